@@ -1,0 +1,18 @@
+# The two commands of the README. Both create .venv (Python 3.10, pinned lock)
+# on first use; see scripts/ensure_venv.sh.
+VENV_PYTHON := .venv/bin/python
+
+.PHONY: venv test demo benchmarks
+
+venv:
+	@bash scripts/ensure_venv.sh
+
+test: venv
+	$(VENV_PYTHON) -m pytest tests
+
+demo: venv
+	$(VENV_PYTHON) -m launchers.demo
+
+benchmarks: venv
+	$(VENV_PYTHON) -m benchmarks.learner_throughput
+	$(VENV_PYTHON) -m benchmarks.loader_throughput
