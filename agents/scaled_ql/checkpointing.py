@@ -1,0 +1,157 @@
+"""Atomic checkpoints of the learner's full state, with a compatibility check.
+
+A checkpoint is one `.npz` file in the checkpoint directory,
+`checkpoint-<step>.npz`, holding every array leaf of the learner state
+(parameters, target parameters, optimiser state, step counter, random key)
+plus a JSON description of the run that wrote it (network size, games, their
+action counts, ...). Files are written to a temporary name in the same
+directory, flushed to disk and renamed into place, so a checkpoint either
+exists whole or not at all, however the writer dies.
+
+Restoring takes the state structure from the live learner (`template`), not
+from the file, so nothing but arrays is ever unpickled, and a checkpoint whose
+description or array shapes do not match the run is refused with a message
+that says what differs.
+
+Pure NumPy/JAX: no acme, TensorFlow or Reverb.
+"""
+
+import json
+import os
+import re
+import tempfile
+from typing import Any, Dict, List, Optional, Tuple
+
+import jax
+import numpy as np
+
+_FILE_PATTERN = re.compile(r'^checkpoint-(\d+)\.npz$')
+_DESCRIPTION_KEY = '__description__'
+FORMAT_VERSION = 1
+
+
+class CheckpointMismatchError(ValueError):
+  """A checkpoint was written by a run this one cannot continue."""
+
+
+class Checkpointer:
+  """Saves and restores learner states in one directory.
+
+  Args:
+    directory: where checkpoints live (created if missing).
+    description: JSON-serialisable facts about the run that a checkpoint must
+      share to be restored into it (e.g. network size, game list, number of
+      actions per game, atoms). Compared key by key on restore.
+    max_to_keep: the newest this many checkpoints are kept, older ones
+      deleted after each save.
+  """
+
+  def __init__(self, directory: str, description: Dict[str, Any],
+               max_to_keep: int = 3):
+    if max_to_keep < 1:
+      raise ValueError(f'max_to_keep must be >= 1, got {max_to_keep}.')
+    self._directory = directory
+    self._description = json.loads(json.dumps(description))  # Normalised.
+    self._max_to_keep = max_to_keep
+    os.makedirs(directory, exist_ok=True)
+
+  @property
+  def directory(self) -> str:
+    return self._directory
+
+  def checkpoints(self) -> List[Tuple[int, str]]:
+    """(step, path) of every complete checkpoint, oldest first."""
+    found = []
+    for name in os.listdir(self._directory):
+      match = _FILE_PATTERN.match(name)
+      if match:
+        found.append((int(match.group(1)), os.path.join(self._directory, name)))
+    return sorted(found)
+
+  def latest(self) -> Optional[Tuple[int, str]]:
+    checkpoints = self.checkpoints()
+    return checkpoints[-1] if checkpoints else None
+
+  def save(self, step: int, state: Any) -> str:
+    """Writes `state` (any pytree of arrays) as the checkpoint of `step`."""
+    leaves = jax.tree_util.tree_leaves(jax.device_get(state))
+    arrays = {f'leaf_{i:05d}': np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    header = {'format_version': FORMAT_VERSION, 'step': int(step),
+              'num_leaves': len(leaves), 'description': self._description}
+    arrays[_DESCRIPTION_KEY] = np.frombuffer(
+        json.dumps(header).encode('utf-8'), dtype=np.uint8)
+    path = os.path.join(self._directory, f'checkpoint-{int(step):010d}.npz')
+    with tempfile.NamedTemporaryFile(
+        dir=self._directory, prefix='.incomplete-', suffix='.npz',
+        delete=False) as f:
+      temporary = f.name
+      try:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+      except BaseException:
+        f.close()
+        os.remove(temporary)
+        raise
+    os.replace(temporary, path)
+    self._prune()
+    return path
+
+  def _prune(self):
+    for _, path in self.checkpoints()[:-self._max_to_keep]:
+      os.remove(path)
+
+  def restore(self, template: Any, path: Optional[str] = None) -> Tuple[int, Any]:
+    """Reads a checkpoint (the latest by default) into `template`'s structure.
+
+    Args:
+      template: a state of the running learner; gives the tree structure and
+        the shapes and dtypes every leaf must have.
+      path: a checkpoint file; the directory's latest when None.
+
+    Returns:
+      (step, state).
+
+    Raises:
+      FileNotFoundError: no checkpoint to restore.
+      CheckpointMismatchError: the checkpoint was written by an incompatible
+        run (different description, number of arrays, shapes or dtypes).
+    """
+    if path is None:
+      latest = self.latest()
+      if latest is None:
+        raise FileNotFoundError(f'No checkpoint in {self._directory}.')
+      path = latest[1]
+    with np.load(path) as data:
+      if _DESCRIPTION_KEY not in data:
+        raise CheckpointMismatchError(
+            f'{path} is not a Scaled Q-Learning checkpoint (no description).')
+      header = json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
+      self._check_description(path, header['description'])
+      leaves = [data[f'leaf_{i:05d}'] for i in range(header['num_leaves'])]
+    template_leaves, treedef = jax.tree_util.tree_flatten(template)
+    if len(leaves) != len(template_leaves):
+      raise CheckpointMismatchError(
+          f'{path} holds {len(leaves)} arrays but this learner\'s state has '
+          f'{len(template_leaves)}: it was written by a different learner.')
+    for index, (saved, expected) in enumerate(zip(leaves, template_leaves)):
+      expected = np.asarray(expected)
+      if saved.shape != expected.shape or saved.dtype != expected.dtype:
+        raise CheckpointMismatchError(
+            f'{path}: array {index} is {saved.dtype}{list(saved.shape)} but '
+            f'this learner expects {expected.dtype}{list(expected.shape)}.')
+    return header['step'], jax.tree_util.tree_unflatten(treedef, leaves)
+
+  def _check_description(self, path: str, saved: Dict[str, Any]):
+    differences = [
+        f'{key}: checkpoint has {saved.get(key)!r}, this run has '
+        f'{self._description.get(key)!r}'
+        for key in sorted(set(saved) | set(self._description))
+        if saved.get(key) != self._description.get(key)
+    ]
+    if differences:
+      raise CheckpointMismatchError(
+          f'Checkpoint {path} was written by an incompatible run:\n  ' +
+          '\n  '.join(differences) +
+          '\nUse a new work directory, or the settings the checkpoint was '
+          'written with.')
