@@ -7,6 +7,7 @@ import pytest
 import rlax
 
 from agents.scaled_ql import losses
+from networks.multi_game import expected_values
 
 B, A, N = 16, 6, 51
 SUPPORT = np.linspace(-10.0, 10.0, N).astype(np.float32)
@@ -147,7 +148,7 @@ def test_expected_q_and_masked_greedy():
   logits[0, 0, 2] = 0.0  # Q = 2
   logits[0, 1, 1] = 0.0  # Q = 0
   logits[0, 2, 0] = 0.0  # Q = -1
-  q = losses.expected_q_values(logits, support)
+  q = expected_values(logits, support)
   np.testing.assert_allclose(q, [[2.0, 0.0, -1.0]], atol=1e-6)
   valid = np.array([[False, True, True]])
   assert int(losses.masked_greedy_action(q, valid)[0]) == 1

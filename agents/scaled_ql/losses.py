@@ -16,20 +16,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-
-def expected_q_values(logits: chex.Array, support: chex.Array) -> chex.Array:
-  """Mean of each action's categorical return distribution.
-
-  Args:
-    logits: [B, A, N] unnormalised log-probabilities over the support.
-    support: [N] return values of the atoms.
-
-  Returns:
-    [B, A] expected returns (float32, whatever the logits' dtype).
-  """
-  chex.assert_rank([logits, support], [3, 1])
-  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-  return jnp.einsum("ban,n->ba", probs, support)
+from networks.multi_game import expected_values
 
 
 def masked_greedy_action(q_values: chex.Array,
@@ -113,7 +100,7 @@ def categorical_td_loss(
                    [3, 1, 1, 1, 3])
   chex.assert_equal_shape([logits_tm1, target_logits_t])
   target_logits_t = jax.lax.stop_gradient(target_logits_t.astype(jnp.float32))
-  q_t = expected_q_values(target_logits_t, support)
+  q_t = expected_values(target_logits_t, support)
   greedy_t = masked_greedy_action(q_t, valid_actions)
   target_probs = jax.nn.softmax(_select(target_logits_t, greedy_t), axis=-1)
   target_atoms = reward[:, None] + discount[:, None] * support[None, :]
@@ -195,7 +182,7 @@ def scaled_ql_loss(
   """
   td = categorical_td_loss(logits_tm1, action_tm1, reward, discount,
                            target_logits_t, valid_actions, support)
-  q_tm1 = expected_q_values(logits_tm1, support)
+  q_tm1 = expected_values(logits_tm1, support)
   cql = cql_regulariser(q_tm1, action_tm1, valid_actions)
   dr3 = dr3_regulariser(features_tm1, features_t)
   td_loss, cql_loss, dr3_loss = jnp.mean(td), jnp.mean(cql), jnp.mean(dr3)

@@ -1,0 +1,73 @@
+"""The Scaled Q-Learning learner.
+
+Follows Acme's learner contract by duck typing (step, get_variables, save,
+restore) without importing acme, so the same class runs under Launchpad and
+on a bare JAX machine.
+"""
+
+from typing import Any, Iterator, List, Optional, Sequence
+
+import jax
+import numpy as np
+
+from agents.scaled_ql import update_step as update_lib
+from agents.scaled_ql.config import ScaledQLConfig
+from agents.scaled_ql.types import MultiGameTransition
+from networks.multi_game import MultiGameQNetwork
+
+
+class ScaledQLLearner:
+  """Offline multi-game CQL + C51 + DR3 learner.
+
+  Each step() draws one global batch from `iterator`, splits it over the
+  local devices (when there are several) and applies one update.
+  """
+
+  def __init__(self,
+               networks: MultiGameQNetwork,
+               config: ScaledQLConfig,
+               iterator: Iterator[MultiGameTransition],
+               random_key: jax.Array,
+               logger: Optional[Any] = None,
+               devices: Optional[Sequence[Any]] = None):
+    """Builds the learner.
+
+    Args:
+      networks: the multi-game Q-network (agents.scaled_ql.networks).
+      config: hyperparameters.
+      iterator: yields MultiGameTransition batches of NumPy arrays, with a
+        batch size divisible by the number of devices.
+      random_key: initialises the parameters.
+      logger: anything with .write(dict); receives the metrics every step.
+      devices: devices to split batches over; default jax.local_devices().
+    """
+    self._iterator = iterator
+    self._logger = logger
+    self._compiled = update_lib.compile_update_step(
+        update_lib.make_update_step(networks, config), devices)
+    self._state = self._compiled.put_state(
+        update_lib.make_initial_state(networks, config, random_key))
+
+  def step(self):
+    """One update on the next batch; writes metrics to the logger."""
+    batch = self._compiled.put_batch(next(self._iterator))
+    self._state, metrics = self._compiled.update(self._state, batch)
+    if self._logger is not None:
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      metrics["learner_steps"] = int(self._state.steps)
+      self._logger.write(metrics)
+
+  def get_variables(self, names: Sequence[str]) -> List[Any]:
+    """'policy' -> online parameters, 'target' -> target parameters."""
+    variables = {"policy": self._state.params,
+                 "target": self._state.target_params}
+    return [variables[name] for name in names]
+
+  def save(self) -> update_lib.TrainingState:
+    """The full training state as host (NumPy) arrays."""
+    return jax.device_get(self._state)
+
+  def restore(self, state: update_lib.TrainingState):
+    """Continues from a state returned by save()."""
+    state = jax.tree_util.tree_map(np.asarray, state)
+    self._state = self._compiled.put_state(update_lib.TrainingState(*state))

@@ -1,0 +1,21 @@
+"""The agent's network, built from its config and game list."""
+
+from typing import Sequence
+
+import jax.numpy as jnp
+
+from agents.scaled_ql.config import ScaledQLConfig
+from networks.multi_game import MultiGameQNetwork, make_multi_game_q_network
+
+
+def make_network(config: ScaledQLConfig,
+                 num_actions: Sequence[int]) -> MultiGameQNetwork:
+  """The multi-game Q-network for games with `num_actions` actions each."""
+  return make_multi_game_q_network(
+      num_actions=num_actions,
+      torso_name=config.network_size,
+      num_atoms=config.num_atoms,
+      v_min=config.v_min,
+      v_max=config.v_max,
+      feature_dim=config.feature_dim,
+      compute_dtype=jnp.dtype(config.compute_dtype))

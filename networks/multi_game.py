@@ -1,0 +1,194 @@
+"""The multi-game distributional Q-network: shared torso, one head per game.
+
+Architecture (paper, Fig. 3 and the project brief; details the paper does not
+give are marked [choice]):
+
+  uint8 frames [B, 84, 84, 4] / 255
+    -> torso (networks.torsos: ResNet with GroupNorm and learned spatial
+       embeddings, or Nature DQN)                          -> [B, T]
+    -> projection: Linear(T -> feature_dim), no activation  [choice]
+    -> feature normalisation: divide by the L2 norm         [paper: "feature
+       normalization"; unit L2 norm is our reading]        -> features [B, D]
+    -> one linear head per game, D -> A_max * num_atoms      [paper: 1-layer
+       head per game]; the example's game_id picks its head  -> logits
+
+The projection keeps D modest (default 512, [choice]) so 40 heads of
+18 x 51 outputs stay ~19M parameters. All heads are computed in one einsum
+over stacked weights [G, D, A_max * N] (one large matmul, cheap next to the
+torso) and the example's head is then selected, so a batch can mix games.
+Games with fewer than A_max actions have padded outputs; `valid_actions`
+masks them, and `q_values` sets them to INVALID_ACTION_VALUE so a plain
+argmax never picks them.
+
+Parameters are created float32. With compute_dtype=bfloat16 the apply
+functions cast parameters and inputs to bf16 (float32 master weights stay
+with the caller); feature normalisation and everything after the heads'
+matmul run in float32.
+"""
+
+from typing import Any, Callable, NamedTuple, Sequence, Tuple
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from networks import torsos
+
+Params = Any
+INVALID_ACTION_VALUE = -1e9
+_NORM_EPSILON = 1e-6
+
+
+class QNetworkOutput(NamedTuple):
+  """What `apply` returns for a batch of B examples.
+
+  Attributes:
+    q_logits: float32 [B, A_max, N] return-distribution logits.
+    q_values: float32 [B, A_max] expected returns; padded actions are
+      INVALID_ACTION_VALUE.
+    features: float32 [B, D] unit-norm shared features.
+    feature_norm: float32 [B] L2 norm of the features before normalisation.
+  """
+  q_logits: jax.Array
+  q_values: jax.Array
+  features: jax.Array
+  feature_norm: jax.Array
+
+
+class MultiGameHeads(hk.Module):
+  """One linear C51 head per game, evaluated together and selected by game."""
+
+  def __init__(self, num_games: int, max_actions: int, num_atoms: int,
+               name=None):
+    super().__init__(name=name)
+    self._num_games = num_games
+    self._max_actions = max_actions
+    self._num_atoms = num_atoms
+
+  def __call__(self, features: jax.Array, game_id: jax.Array) -> jax.Array:
+    """features [B, D], game_id int [B] -> logits [B, A_max, N]."""
+    outputs = self._max_actions * self._num_atoms
+    weights = hk.get_parameter(
+        "w", (self._num_games, features.shape[-1], outputs), features.dtype,
+        init=hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal",
+                                             fan_in_axes=(1,)))
+    bias = hk.get_parameter("b", (self._num_games, outputs), features.dtype,
+                            init=jnp.zeros)
+    all_heads = jnp.einsum("bd,gdk->bgk", features, weights)
+    logits = jnp.take_along_axis(all_heads, game_id[:, None, None],
+                                 axis=1)[:, 0] + bias[game_id]
+    return logits.reshape(-1, self._max_actions, self._num_atoms)
+
+
+def expected_values(logits: jax.Array, support: jax.Array) -> jax.Array:
+  """[..., N] categorical logits, [N] support -> [...] float32 means."""
+  probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  return probs @ support
+
+
+class MultiGameQNetwork(NamedTuple):
+  """Pure functions of one multi-game Q-network.
+
+  Attributes:
+    init: rng -> float32 params.
+    apply: (params, observation uint8 [B,84,84,4], game_id int [B]) ->
+      QNetworkOutput.
+    embed: (params, observation) -> (features [B, D], feature_norm [B]).
+    head_logits: (params, features [B, D], game_id [B]) -> [B, A_max, N].
+    num_actions: actions of each game, indexed by game_id.
+    support: float32 [N] return value of each atom.
+  """
+  init: Callable[[jax.Array], Params]
+  apply: Callable[[Params, jax.Array, jax.Array], QNetworkOutput]
+  embed: Callable[[Params, jax.Array], Tuple[jax.Array, jax.Array]]
+  head_logits: Callable[[Params, jax.Array, jax.Array], jax.Array]
+  num_actions: Tuple[int, ...]
+  support: np.ndarray
+
+  def valid_actions(self, game_id: jax.Array) -> jax.Array:
+    """bool [B, A_max]: which padded action slots exist in each game."""
+    num_actions = jnp.asarray(self.num_actions, jnp.int32)[game_id]
+    return jnp.arange(max(self.num_actions))[None, :] < num_actions[:, None]
+
+
+def _transformed(torso_name, num_actions, num_atoms, feature_dim,
+                 dtype) -> hk.MultiTransformed:
+  """Haiku functions (init, embed, head_logits) sharing one parameter set."""
+
+  def functions():
+    torso = torsos.make_torso(torso_name)
+    projection = hk.Linear(feature_dim, name="projection")
+    heads = MultiGameHeads(len(num_actions), max(num_actions), num_atoms,
+                           name="heads")
+
+    def embed(observation):
+      x = projection(torso(observation.astype(dtype) / 255.0))
+      x = x.astype(jnp.float32)
+      norm = jnp.linalg.norm(x, axis=-1)
+      return x / jnp.maximum(norm, _NORM_EPSILON)[:, None], norm
+
+    def head_logits(features, game_id):
+      return heads(features.astype(dtype), game_id).astype(jnp.float32)
+
+    def init(observation, game_id):
+      return head_logits(embed(observation)[0], game_id)
+
+    return init, (embed, head_logits)
+
+  return hk.without_apply_rng(hk.multi_transform(functions))
+
+
+def make_multi_game_q_network(
+    num_actions: Sequence[int],
+    torso_name: str,
+    num_atoms: int = 51,
+    v_min: float = -10.0,
+    v_max: float = 10.0,
+    feature_dim: int = 512,
+    compute_dtype: Any = jnp.float32,
+) -> MultiGameQNetwork:
+  """Builds the network for a game list.
+
+  Args:
+    num_actions: number of (minimal) actions of each game, in game_id order.
+    torso_name: one of networks.torsos.TORSO_NAMES.
+    num_atoms, v_min, v_max: the C51 support.
+    feature_dim: D, width of the shared normalised features.
+    compute_dtype: dtype the torso and heads run in (params stay float32).
+
+  Returns:
+    A MultiGameQNetwork.
+  """
+  num_actions = tuple(int(n) for n in num_actions)
+  support = np.linspace(v_min, v_max, num_atoms, dtype=np.float32)
+  make = lambda dtype: _transformed(torso_name, num_actions, num_atoms,
+                                    feature_dim, dtype)
+  param_net, compute_net = make(jnp.float32), make(compute_dtype)
+  embed_fn, head_logits_fn = compute_net.apply
+
+  def cast(params):
+    return jax.tree_util.tree_map(lambda p: p.astype(compute_dtype), params)
+
+  def init(rng):
+    observation = jnp.zeros((1, 84, 84, 4), jnp.uint8)
+    return param_net.init(rng, observation, jnp.zeros((1,), jnp.int32))
+
+  def embed(params, observation):
+    return embed_fn(cast(params), observation)
+
+  def head_logits(params, features, game_id):
+    return head_logits_fn(cast(params), features, game_id)
+
+  network = MultiGameQNetwork(init, None, embed, head_logits, num_actions,
+                              support)
+
+  def apply(params, observation, game_id):
+    features, feature_norm = embed(params, observation)
+    logits = head_logits(params, features, game_id)
+    q_values = jnp.where(network.valid_actions(game_id),
+                         expected_values(logits, support),
+                         INVALID_ACTION_VALUE)
+    return QNetworkOutput(logits, q_values, features, feature_norm)
+
+  return network._replace(apply=apply)
