@@ -20,7 +20,7 @@ Unplugged `reward` field, like the published data.
 """
 
 import dataclasses
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 from ale_py import ALEInterface
 from ale_py import roms
@@ -199,6 +199,21 @@ class AtariEnvironment(dm_env.Environment):
       self._episode_over = True
       return dm_env.truncation(reward, observation, np.float32(1.0))
     return dm_env.transition(reward, observation, np.float32(1.0))
+
+  def simulate_step(self, action) -> Tuple[float, bool]:
+    """Plays `action` for frame_skip frames without building observations.
+
+    For lookahead planners between `clone_state` and `restore_state`: about
+    twice as fast as `step`. Returns the raw reward and whether the game is
+    over; the frame stack is left stale.
+    """
+    ale_action = self._action_set[int(action)]
+    reward = 0.0
+    for _ in range(self._config.frame_skip):
+      reward += self._ale.act(ale_action)
+      if self._ale.game_over(with_truncation=False):
+        return reward, True
+    return reward, False
 
   def clone_state(self) -> _Snapshot:
     """Snapshot (emulator, its RNG, frame stack) for lookahead planning."""

@@ -1,0 +1,269 @@
+"""Records real Atari play as RLDS datasets in the RL Unplugged Atari schema.
+
+Layout (one TFDS builder directory per game, opened by
+`tfds.builder_from_directory(<output_dir>/<Game>)`):
+
+  <output_dir>/<Game>/dataset_info.json, features.json, metadata.json
+  <output_dir>/<Game>/recorded_atari-checkpoint_00.tfrecord-00000-of-00001
+  ...                 recorded_atari-checkpoint_<K-1>.tfrecord-00000-of-00001
+
+i.e. one split per checkpoint like `rlu_atari_checkpoints_ordered`, with
+checkpoint k played by the behaviour policy the `PolicyFactory` returns for k.
+The per-checkpoint statistics (mean clipped episode return, mean raw game
+score, episodes, steps, behaviour) are in metadata.json
+(`builder.info.metadata['checkpoints']`).
+
+Writing is atomic per game: everything goes to a hidden sibling directory that
+is renamed to <Game> only once data and metadata are complete, so an
+interrupted recording leaves nothing a loader would open.
+"""
+
+import dataclasses
+import os
+import shutil
+import time
+from typing import Dict, List, Optional, Sequence
+
+from absl import logging
+import dm_env
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from atari_data import policies
+from atari_data import schema
+from environments import atari
+from environments import games
+
+
+@dataclasses.dataclass(frozen=True)
+class RecorderConfig:
+  """What to record.
+
+  Attributes:
+    output_dir: directory that receives one dataset directory per game.
+    games: games to record, either spelling (stored under CamelCase names).
+    num_checkpoints: checkpoints (splits) per game, of rising quality.
+    episodes_per_checkpoint: complete episodes per checkpoint; exclusive with
+      steps_per_checkpoint.
+    steps_per_checkpoint: agent steps (transitions) per checkpoint, like the
+      published data's 1M-step checkpoints; the episode running when the
+      budget is spent is cut there (is_last without is_terminal).
+    seed: seeds the environments and policies (each game and checkpoint gets
+      its own stream, so recordings are reproducible).
+    sticky_action_probability: as in `atari.AtariConfig`.
+    max_episode_frames: as in `atari.AtariConfig` (108,000 by default).
+    mode: ALE game mode to record (None: default).
+    difficulty: ALE difficulty to record (None: default).
+    overwrite: replace an existing dataset of the same game.
+  """
+  output_dir: str
+  games: Sequence[str] = ('Pong',)
+  num_checkpoints: int = 5
+  episodes_per_checkpoint: Optional[int] = None
+  steps_per_checkpoint: Optional[int] = 1000
+  seed: int = 0
+  sticky_action_probability: float = 0.25
+  max_episode_frames: int = 108_000
+  mode: Optional[int] = None
+  difficulty: Optional[int] = None
+  overwrite: bool = False
+
+  def __post_init__(self):
+    if (self.episodes_per_checkpoint is None) == (
+        self.steps_per_checkpoint is None):
+      raise ValueError('Set exactly one of episodes_per_checkpoint and '
+                       'steps_per_checkpoint, got '
+                       f'{self.episodes_per_checkpoint} and '
+                       f'{self.steps_per_checkpoint}.')
+    if (self.episodes_per_checkpoint or self.steps_per_checkpoint) < 1:
+      raise ValueError('episodes/steps per checkpoint must be >= 1.')
+    if self.num_checkpoints < 1:
+      raise ValueError(f'num_checkpoints must be >= 1, got '
+                       f'{self.num_checkpoints}.')
+
+
+@dataclasses.dataclass
+class CheckpointStats:
+  """What one checkpoint's behaviour achieved, written into metadata.json."""
+  checkpoint_id: int
+  behaviour: str
+  num_episodes: int
+  num_complete_episodes: int
+  num_steps: int
+  mean_episode_return: float  # Sum of clipped rewards, over all episodes.
+  mean_game_score: float      # Sum of raw rewards, over all episodes.
+  # The same over complete episodes only (None if the step budget cut the
+  # only episode): cut episodes bias the means above downwards.
+  mean_complete_episode_return: Optional[float]
+  mean_complete_game_score: Optional[float]
+  seconds: float
+
+
+def dataset_dir(output_dir: str, game: str) -> str:
+  """Where the recorder puts (and the loader finds) a game's dataset."""
+  return os.path.join(output_dir, games.canonical_name(game))
+
+
+def _record_episode(environment: atari.AtariEnvironment,
+                    policy: policies.BehaviourPolicy,
+                    max_steps: Optional[int]):
+  """Plays one episode (at most `max_steps` transitions); RLDS step arrays."""
+  timestep = environment.reset()
+  frames, actions, rewards, discounts = [], [], [], []
+  game_score = 0.0
+  while not timestep.last() and (max_steps is None or
+                                 len(actions) < max_steps):
+    frames.append(timestep.observation[..., -1:])
+    action = policy.select_action(timestep, environment)
+    timestep = environment.step(action)
+    actions.append(action)
+    rewards.append(atari.clip_reward(timestep.reward))
+    discounts.append(timestep.discount)
+    game_score += float(timestep.reward)
+  # The last step holds only the final observation (RLDS); its action,
+  # reward and discount are placeholders nothing reads.
+  terminal = timestep.last() and timestep.discount == 0.0
+  frames.append(timestep.observation[..., -1:])
+  actions.append(0)
+  rewards.append(0.0)
+  discounts.append(0.0 if terminal else 1.0)
+  length = len(frames)
+  steps = {
+      'observation': np.stack(frames),
+      'action': np.asarray(actions, np.int64),
+      'reward': np.asarray(rewards, np.float32),
+      'discount': np.asarray(discounts, np.float32),
+      'is_first': np.arange(length) == 0,
+      'is_last': np.arange(length) == length - 1,
+      'is_terminal': np.logical_and(np.arange(length) == length - 1,
+                                    terminal),
+  }
+  return steps, timestep.last(), game_score
+
+
+def _describe(policy) -> str:
+  return getattr(policy, 'description', type(policy).__name__)
+
+
+def _record_checkpoint(game: str, checkpoint: int, config: RecorderConfig,
+                       policy_factory: policies.PolicyFactory,
+                       features: tfds.features.FeaturesDict,
+                       path: str) -> CheckpointStats:
+  """Plays one checkpoint's episodes into the TFRecord file `path`."""
+  start = time.time()
+  # Independent, reproducible streams per (seed, game, checkpoint).
+  env_seed, policy_seed = np.random.SeedSequence(
+      [config.seed, sum(map(ord, game)), checkpoint]).generate_state(2)
+  environment = atari.AtariEnvironment(atari.AtariConfig(
+      game=game, mode=config.mode, difficulty=config.difficulty,
+      seed=int(env_seed),
+      sticky_action_probability=config.sticky_action_probability,
+      max_episode_frames=config.max_episode_frames))
+  policy = policy_factory(game, checkpoint, config.num_checkpoints,
+                          environment, int(policy_seed))
+  returns, scores, complete, num_steps = [], [], [], 0
+  with tf.io.TFRecordWriter(path) as writer:
+    while True:
+      if config.episodes_per_checkpoint is not None:
+        if len(returns) == config.episodes_per_checkpoint:
+          break
+        budget = None
+      else:
+        budget = config.steps_per_checkpoint - num_steps
+        if budget <= 0:
+          break
+      steps, ended, game_score = _record_episode(environment, policy, budget)
+      episode_return = float(steps['reward'][:-1].sum())
+      writer.write(features.serialize_example({
+          'steps': steps,
+          'checkpoint_id': checkpoint,
+          'episode_id': len(returns),
+          'episode_return': episode_return,
+      }))
+      returns.append(episode_return)
+      scores.append(game_score)
+      complete.append(ended)
+      num_steps += len(steps['action']) - 1
+  complete_mean = lambda values: (
+      float(np.mean(np.asarray(values)[complete])) if any(complete) else None)
+  return CheckpointStats(
+      checkpoint_id=checkpoint, behaviour=_describe(policy),
+      num_episodes=len(returns), num_complete_episodes=sum(complete),
+      num_steps=num_steps, mean_episode_return=float(np.mean(returns)),
+      mean_game_score=float(np.mean(scores)),
+      mean_complete_episode_return=complete_mean(returns),
+      mean_complete_game_score=complete_mean(scores),
+      seconds=time.time() - start)
+
+
+def record_game(game: str, config: RecorderConfig,
+                policy_factory: policies.PolicyFactory
+                ) -> List[CheckpointStats]:
+  """Records `config.num_checkpoints` checkpoints of `game`, atomically."""
+  game = games.canonical_name(game)
+  target = dataset_dir(config.output_dir, game)
+  if os.path.exists(target) and not config.overwrite:
+    raise FileExistsError(f'{target} exists; pass overwrite=True '
+                          '(--overwrite) to replace it or choose another '
+                          'output_dir.')
+  os.makedirs(config.output_dir, exist_ok=True)
+  staging = os.path.join(config.output_dir,
+                         f'.{game}.incomplete-{os.getpid()}-{time.time_ns()}')
+  os.makedirs(staging)
+  try:
+    features = schema.features_dict()
+    stats, split_infos = [], []
+    for checkpoint in range(config.num_checkpoints):
+      split = schema.checkpoint_split(checkpoint)
+      path = os.path.join(
+          staging, f'{schema.RECORDED_DATASET_NAME}-{split}.tfrecord'
+          '-00000-of-00001')
+      stats.append(_record_checkpoint(game, checkpoint, config,
+                                      policy_factory, features, path))
+      split_infos.append(tfds.core.SplitInfo(
+          name=split, shard_lengths=[stats[-1].num_episodes],
+          num_bytes=os.path.getsize(path)))
+      logging.info('%s %s: %s', game, split, stats[-1])
+    metadata = tfds.core.MetadataDict(
+        game=game,
+        checkpoints=[dataclasses.asdict(s) for s in stats],
+        recorder_config={**dataclasses.asdict(config),
+                         'games': list(config.games)},
+    )
+    tfds.folder_dataset.write_metadata(
+        data_dir=staging,
+        features=features,
+        split_infos=split_infos,
+        version=schema.RECORDED_VERSION,
+        description=(f'{game} played on ale-py {atari.__name__} with the '
+                     'DQN Replay protocol; one split per behaviour '
+                     'checkpoint, RL Unplugged Atari schema.'),
+        metadata=metadata,
+        disable_shuffling=True,
+        check_data=False,
+    )
+    if os.path.exists(target):
+      shutil.rmtree(target)
+    os.rename(staging, target)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  return stats
+
+
+def record(config: RecorderConfig,
+           policy_factory: Optional[policies.PolicyFactory] = None
+           ) -> Dict[str, List[CheckpointStats]]:
+  """Records every game of `config`; returns game -> per-checkpoint stats.
+
+  Args:
+    config: what to record.
+    policy_factory: behaviour per checkpoint; default
+      `policies.LookaheadSchedule()` (random at checkpoint 0, then
+      epsilon-greedy lookahead with falling epsilon).
+  """
+  policy_factory = policy_factory or policies.LookaheadSchedule()
+  # Fail on any bad name before spending minutes on the good ones.
+  names = [games.canonical_name(game) for game in config.games]
+  return {game: record_game(game, config, policy_factory) for game in names}
