@@ -123,7 +123,7 @@ def _transformed(torso_name, num_actions, num_atoms, feature_dim,
                            name="heads")
 
     def embed(observation):
-      x = projection(torso(observation.astype(dtype) / 255.0))
+      x = projection(torso(jnp.asarray(observation).astype(dtype) / 255.0))
       x = x.astype(jnp.float32)
       norm = jnp.linalg.norm(x, axis=-1)
       return x / jnp.maximum(norm, _NORM_EPSILON)[:, None], norm
