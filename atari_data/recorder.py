@@ -22,10 +22,9 @@ import dataclasses
 import os
 import shutil
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from absl import logging
-import dm_env
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -146,11 +145,94 @@ def _describe(policy) -> str:
   return getattr(policy, 'description', type(policy).__name__)
 
 
+class DatasetWriter:
+  """Writes one game's dataset directory atomically; a context manager.
+
+  Episodes go to a hidden staging directory beside the target; `commit`
+  writes the TFDS metadata and renames staging to <output_dir>/<Game>.
+  Leaving the `with` block without `commit` (an error, an interrupt) deletes
+  the staging directory, and a killed process leaves only a hidden
+  `.<Game>.incomplete-*` directory without metadata, which nothing loads.
+  """
+
+  def __init__(self, output_dir: str, game: str, overwrite: bool = False):
+    self._game = games.canonical_name(game)
+    self._output_dir = output_dir
+    self._target = dataset_dir(output_dir, self._game)
+    if os.path.exists(self._target) and not overwrite:
+      raise FileExistsError(f'{self._target} exists; pass overwrite=True '
+                            '(--overwrite) to replace it or choose another '
+                            'output_dir.')
+    self._features = schema.features_dict()
+    self._split_infos = []
+    self._staging = None
+
+  def __enter__(self) -> 'DatasetWriter':
+    os.makedirs(self._output_dir, exist_ok=True)
+    self._staging = os.path.join(
+        self._output_dir,
+        f'.{self._game}.incomplete-{os.getpid()}-{time.time_ns()}')
+    os.makedirs(self._staging)
+    return self
+
+  def __exit__(self, *exc_info):
+    if self._staging is not None:  # Not committed.
+      shutil.rmtree(self._staging, ignore_errors=True)
+
+  def write_checkpoint(self, episodes: Iterable[Dict[str, np.ndarray]]
+                       ) -> List[float]:
+    """Writes the next checkpoint's split; returns its episode returns.
+
+    Args:
+      episodes: RLDS step arrays of each episode (keys of the schema's
+        `steps`), as `_record_episode` returns them.
+    """
+    checkpoint = len(self._split_infos)
+    split = schema.checkpoint_split(checkpoint)
+    path = os.path.join(
+        self._staging,
+        f'{schema.RECORDED_DATASET_NAME}-{split}.tfrecord-00000-of-00001')
+    returns = []
+    with tf.io.TFRecordWriter(path) as writer:
+      for steps in episodes:
+        # The schema's episode_return: the sum of the clipped rewards.
+        returns.append(float(steps['reward'][:-1].sum()))
+        writer.write(self._features.serialize_example({
+            'steps': steps,
+            'checkpoint_id': checkpoint,
+            'episode_id': len(returns) - 1,
+            'episode_return': returns[-1],
+        }))
+    self._split_infos.append(tfds.core.SplitInfo(
+        name=split, shard_lengths=[len(returns)],
+        num_bytes=os.path.getsize(path)))
+    return returns
+
+  def commit(self, metadata: Dict[str, Any]) -> str:
+    """Writes TFDS metadata (+ `metadata`) and moves the dataset in place."""
+    tfds.folder_dataset.write_metadata(
+        data_dir=self._staging,
+        features=self._features,
+        split_infos=self._split_infos,
+        version=schema.RECORDED_VERSION,
+        description=(f'{self._game} played with the DQN Replay protocol '
+                     '(environments.atari); one split per behaviour '
+                     'checkpoint, RL Unplugged Atari schema.'),
+        metadata=tfds.core.MetadataDict(game=self._game, **metadata),
+        disable_shuffling=True,
+        check_data=False,
+    )
+    if os.path.exists(self._target):
+      shutil.rmtree(self._target)
+    os.rename(self._staging, self._target)
+    self._staging = None
+    return self._target
+
+
 def _record_checkpoint(game: str, checkpoint: int, config: RecorderConfig,
                        policy_factory: policies.PolicyFactory,
-                       features: tfds.features.FeaturesDict,
-                       path: str) -> CheckpointStats:
-  """Plays one checkpoint's episodes into the TFRecord file `path`."""
+                       writer: DatasetWriter) -> CheckpointStats:
+  """Plays one checkpoint's episodes into `writer`."""
   start = time.time()
   # Independent, reproducible streams per (seed, game, checkpoint).
   env_seed, policy_seed = np.random.SeedSequence(
@@ -162,35 +244,31 @@ def _record_checkpoint(game: str, checkpoint: int, config: RecorderConfig,
       max_episode_frames=config.max_episode_frames))
   policy = policy_factory(game, checkpoint, config.num_checkpoints,
                           environment, int(policy_seed))
-  returns, scores, complete, num_steps = [], [], [], 0
-  with tf.io.TFRecordWriter(path) as writer:
+  scores, complete, lengths = [], [], []
+
+  def play():
     while True:
       if config.episodes_per_checkpoint is not None:
-        if len(returns) == config.episodes_per_checkpoint:
-          break
+        if len(lengths) == config.episodes_per_checkpoint:
+          return
         budget = None
       else:
-        budget = config.steps_per_checkpoint - num_steps
+        budget = config.steps_per_checkpoint - sum(lengths)
         if budget <= 0:
-          break
+          return
       steps, ended, game_score = _record_episode(environment, policy, budget)
-      episode_return = float(steps['reward'][:-1].sum())
-      writer.write(features.serialize_example({
-          'steps': steps,
-          'checkpoint_id': checkpoint,
-          'episode_id': len(returns),
-          'episode_return': episode_return,
-      }))
-      returns.append(episode_return)
       scores.append(game_score)
       complete.append(ended)
-      num_steps += len(steps['action']) - 1
+      lengths.append(len(steps['action']) - 1)
+      yield steps
+
+  returns = writer.write_checkpoint(play())
   complete_mean = lambda values: (
       float(np.mean(np.asarray(values)[complete])) if any(complete) else None)
   return CheckpointStats(
       checkpoint_id=checkpoint, behaviour=_describe(policy),
       num_episodes=len(returns), num_complete_episodes=sum(complete),
-      num_steps=num_steps, mean_episode_return=float(np.mean(returns)),
+      num_steps=sum(lengths), mean_episode_return=float(np.mean(returns)),
       mean_game_score=float(np.mean(scores)),
       mean_complete_episode_return=complete_mean(returns),
       mean_complete_game_score=complete_mean(scores),
@@ -202,53 +280,17 @@ def record_game(game: str, config: RecorderConfig,
                 ) -> List[CheckpointStats]:
   """Records `config.num_checkpoints` checkpoints of `game`, atomically."""
   game = games.canonical_name(game)
-  target = dataset_dir(config.output_dir, game)
-  if os.path.exists(target) and not config.overwrite:
-    raise FileExistsError(f'{target} exists; pass overwrite=True '
-                          '(--overwrite) to replace it or choose another '
-                          'output_dir.')
-  os.makedirs(config.output_dir, exist_ok=True)
-  staging = os.path.join(config.output_dir,
-                         f'.{game}.incomplete-{os.getpid()}-{time.time_ns()}')
-  os.makedirs(staging)
-  try:
-    features = schema.features_dict()
-    stats, split_infos = [], []
+  stats = []
+  with DatasetWriter(config.output_dir, game, config.overwrite) as writer:
     for checkpoint in range(config.num_checkpoints):
-      split = schema.checkpoint_split(checkpoint)
-      path = os.path.join(
-          staging, f'{schema.RECORDED_DATASET_NAME}-{split}.tfrecord'
-          '-00000-of-00001')
       stats.append(_record_checkpoint(game, checkpoint, config,
-                                      policy_factory, features, path))
-      split_infos.append(tfds.core.SplitInfo(
-          name=split, shard_lengths=[stats[-1].num_episodes],
-          num_bytes=os.path.getsize(path)))
-      logging.info('%s %s: %s', game, split, stats[-1])
-    metadata = tfds.core.MetadataDict(
-        game=game,
-        checkpoints=[dataclasses.asdict(s) for s in stats],
-        recorder_config={**dataclasses.asdict(config),
-                         'games': list(config.games)},
-    )
-    tfds.folder_dataset.write_metadata(
-        data_dir=staging,
-        features=features,
-        split_infos=split_infos,
-        version=schema.RECORDED_VERSION,
-        description=(f'{game} played on ale-py {atari.__name__} with the '
-                     'DQN Replay protocol; one split per behaviour '
-                     'checkpoint, RL Unplugged Atari schema.'),
-        metadata=metadata,
-        disable_shuffling=True,
-        check_data=False,
-    )
-    if os.path.exists(target):
-      shutil.rmtree(target)
-    os.rename(staging, target)
-  except BaseException:
-    shutil.rmtree(staging, ignore_errors=True)
-    raise
+                                      policy_factory, writer))
+      logging.info('%s checkpoint %d: %s', game, checkpoint, stats[-1])
+    writer.commit({
+        'checkpoints': [dataclasses.asdict(s) for s in stats],
+        'recorder_config': {**dataclasses.asdict(config),
+                            'games': list(config.games)},
+    })
   return stats
 
 

@@ -1,0 +1,509 @@
+"""Multi-game batches of stacked n-step transitions from RL Unplugged Atari.
+
+One loader reads both the recorder's datasets and the published TFDS data:
+
+  * a directory written by `launchers.make_dataset` (one `<Game>/` builder
+    directory per game, one `checkpoint_XX` split per checkpoint);
+  * `rlu_atari_checkpoints_ordered` (configs `<Game>_run_<k>`, splits
+    checkpoint_00..49) or `rlu_atari` (one train split; checkpoints selected
+    by the episodes' checkpoint_id) under a TFDS data_dir.
+
+Everything a user can get wrong (game names, paths, schema, checkpoint range,
+games missing from the data) is checked eagerly by `resolve_sources`, which
+`make_multigame_dataset` calls before building any tf.data pipeline.
+
+Pipeline per game (streaming: memory is bounded by the episode pool, not by
+the dataset): shuffled shard files -> TFRecord episodes -> episode-level
+shuffle buffer -> parallel PNG decoding of whole episodes, with n-step returns
+and frame-stack indices computed once per episode -> an interleave over
+`episode_pool_size` decoded episodes, each emitting its transitions in a random
+order in small chunks. Games are then mixed with `sample_from_datasets`
+(weights = game proportions), transitions reshuffled in a small buffer,
+batched and prefetched.
+
+Frame stacks never cross episodes: stack(t) = frames t-3..t of the episode,
+with zero frames before its first step (as Dopamine's replay and our
+environment pad).
+"""
+
+import dataclasses
+import math
+import os
+import re
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import example_parser
+
+from agents.scaled_ql.types import MultiGameTransition
+from atari_data import schema
+from environments import games as games_lib
+
+FRAME_STACK = 4
+# rlu_atari's single split holds the 50 checkpoints of each DQN Replay run.
+_RLU_NUM_CHECKPOINTS = 50
+
+CheckpointSpec = Union[str, Tuple[int, int]]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoaderConfig:
+  """What to load and how to batch it.
+
+  Attributes:
+    games: games, in the order that defines game_id (the Q-head index).
+    source: a directory written by launchers.make_dataset, or a TFDS name:
+      'rlu_atari_checkpoints_ordered' (config '<Game>_run_<run>'), a name
+      with a '{game}' placeholder ('rlu_atari_checkpoints_ordered/
+      {game}_run_2'), a full single-game name ('rlu_atari_checkpoints_ordered/
+      Pong_run_1') or 'rlu_atari'.
+    data_dir: TFDS data dir for TFDS names (None: TFDS's default).
+    run: DQN Replay run (1-5) for TFDS names that do not name a config.
+    checkpoints: 'all', 'first 20%' (the paper's sub-optimal data), 'last
+      10%', or a half-open range 'a:b' / (a, b) of checkpoint indices. A
+      fraction keeps floor(fraction * number of checkpoints) checkpoints.
+    n_step: maximal n of the n-step return (batch_rl's offline C51 uses 1;
+      the paper's value was not found).
+    discount: gamma (0.99 as in DQN Replay / batch_rl).
+    batch_size: transitions per batch.
+    game_weights: sampling proportion of each game (normalised; None:
+      uniform).
+    seed: seeds every random choice; a fixed seed gives identical batches.
+    episode_pool_size: decoded episodes per game whose transitions are mixed
+      at any time. Memory ~ games x pool x episode length x 7 KB.
+    transition_reuse: times each transition is emitted per pass over an
+      episode (in random order). PNG decoding costs ~60 us per frame here, so
+      reuse 2 roughly doubles throughput; 1 = each transition once per epoch.
+    chunk_size: transitions gathered at once from one episode.
+    shuffle_buffer: transitions in the final shuffle buffer (breaks up
+      chunks; ~56 KB each).
+    episode_shuffle_buffer: serialised episodes shuffled before decoding.
+    num_parallel_calls: parallel episode decoders per game.
+    repeat: cycle through the data forever (training); False for one epoch.
+  """
+  games: Sequence[str]
+  source: str
+  data_dir: Optional[str] = None
+  run: int = 1
+  checkpoints: CheckpointSpec = 'all'
+  n_step: int = 1
+  discount: float = 0.99
+  batch_size: int = 32
+  game_weights: Optional[Sequence[float]] = None
+  seed: int = 0
+  episode_pool_size: int = 8
+  transition_reuse: int = 1
+  chunk_size: int = 8
+  shuffle_buffer: int = 1024
+  episode_shuffle_buffer: int = 16
+  num_parallel_calls: int = 2
+  repeat: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class GameSource:
+  """Where one game's selected episodes are, after validation."""
+  game: str
+  description: str
+  files: Tuple[str, ...]
+  # Only for single-split sources: keep episodes with checkpoint_id in range.
+  checkpoint_filter: Optional[Tuple[int, int]]
+  num_checkpoints: int
+  checkpoint_range: Tuple[int, int]
+
+
+def select_checkpoints(spec: CheckpointSpec,
+                       num_checkpoints: int) -> Tuple[int, int]:
+  """Half-open range [start, stop) of checkpoints that `spec` selects.
+
+  Raises:
+    ValueError: for a malformed spec or an empty or out-of-bounds range.
+  """
+  if isinstance(spec, str):
+    text = spec.strip().lower()
+    fraction = re.fullmatch(r'(first|last)\s*(\d+(?:\.\d+)?)\s*%', text)
+    explicit = re.fullmatch(r'(\d+)\s*:\s*(\d+)', text)
+    if text == 'all':
+      start, stop = 0, num_checkpoints
+    elif fraction:
+      count = math.floor(float(fraction.group(2)) / 100 * num_checkpoints +
+                         1e-9)
+      if fraction.group(1) == 'first':
+        start, stop = 0, count
+      else:
+        start, stop = num_checkpoints - count, num_checkpoints
+    elif explicit:
+      start, stop = int(explicit.group(1)), int(explicit.group(2))
+    else:
+      raise ValueError(
+          f'Cannot parse checkpoints={spec!r}; use "all", "first 20%", '
+          '"last 10%", "a:b" or a (start, stop) tuple.')
+  else:
+    start, stop = (int(x) for x in spec)
+  if not 0 <= start < stop <= num_checkpoints:
+    raise ValueError(
+        f'checkpoints={spec!r} selects the empty or out-of-range checkpoint '
+        f'range [{start}, {stop}) of a dataset with {num_checkpoints} '
+        'checkpoints (0..{}). Choose a larger fraction or a range inside it, '
+        'or record more checkpoints.'.format(num_checkpoints - 1))
+  return start, stop
+
+
+def _check_schema(builder, where: str):
+  differences = schema.schema_differences(builder.info.features)
+  if differences:
+    listing = '; '.join(f'{k}: {v}' for k, v in differences.items())
+    raise ValueError(
+        f'{where} does not have the RL Unplugged Atari schema '
+        f'(tensorflow_datasets.rl_unplugged.atari_utils.features_dict()): '
+        f'{listing}. Record it with launchers.make_dataset or convert it.')
+
+
+def _checkpoint_splits(builder, where: str) -> List[str]:
+  splits = sorted(s for s in builder.info.splits
+                  if re.fullmatch(r'checkpoint_\d+', s))
+  expected = [schema.checkpoint_split(i) for i in range(len(splits))]
+  if not splits or splits != expected:
+    raise ValueError(
+        f'{where} should have splits checkpoint_00..checkpoint_K (one per '
+        f'checkpoint), found {sorted(builder.info.splits)}.')
+  return splits
+
+
+def _source_from_builder(game: str, builder, where: str,
+                         checkpoints: CheckpointSpec) -> GameSource:
+  _check_schema(builder, where)
+  if set(builder.info.splits) == {'train'}:  # rlu_atari: one split.
+    start, stop = select_checkpoints(checkpoints, _RLU_NUM_CHECKPOINTS)
+    files = builder.info.splits['train'].filepaths
+    return GameSource(game, where, tuple(map(os.fspath, files)),
+                      checkpoint_filter=(start, stop),
+                      num_checkpoints=_RLU_NUM_CHECKPOINTS,
+                      checkpoint_range=(start, stop))
+  splits = _checkpoint_splits(builder, where)
+  start, stop = select_checkpoints(checkpoints, len(splits))
+  files = [os.fspath(f) for split in splits[start:stop]
+           for f in builder.info.splits[split].filepaths]
+  return GameSource(game, where, tuple(files), checkpoint_filter=None,
+                    num_checkpoints=len(splits),
+                    checkpoint_range=(start, stop))
+
+
+def _directory_source(game: str, source: str,
+                      checkpoints: CheckpointSpec) -> GameSource:
+  path = os.path.join(source, game)
+  if not os.path.isfile(os.path.join(path, 'dataset_info.json')):
+    present = sorted(
+        d for d in os.listdir(source)
+        if os.path.isfile(os.path.join(source, d, 'dataset_info.json')))
+    raise ValueError(
+        f'Game {game} is absent from the dataset directory {source} (games '
+        f'there: {present}). Record it with `python -m launchers.make_dataset '
+        f'--games={game} --output_dir={source}` or remove it from games.')
+  return _source_from_builder(game, tfds.builder_from_directory(path), path,
+                              checkpoints)
+
+
+def _tfds_name(game: str, source: str, run: int) -> str:
+  """Full TFDS name '<dataset>/<config>' of `game` in `source`."""
+  if '{game}' in source:
+    return source.format(game=game)
+  if '/' not in source:
+    return f'{source}/{game}_run_{run}'
+  config_game = source.split('/', 1)[1].split('_run_')[0]
+  if config_game != game:
+    raise ValueError(
+        f'source={source!r} names one game ({config_game}) but games '
+        f'includes {game}. Use a name without a config (e.g. '
+        f'{source.split("/")[0]!r}) or a "{{game}}" placeholder.')
+  return source
+
+
+def _tfds_source(game: str, source: str, data_dir: Optional[str], run: int,
+                 checkpoints: CheckpointSpec) -> GameSource:
+  name = _tfds_name(game, source, run)
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as error:  # TFDS raises several types for bad names.
+    raise ValueError(
+        f'TFDS has no dataset {name!r} (game {game} may be absent from '
+        f'{source}: RL Unplugged covers 46 games): {error}') from error
+  info_file = os.path.join(builder.data_dir, 'dataset_info.json')
+  if not tf.io.gfile.exists(info_file):
+    raise ValueError(
+        f'{name} is not prepared under data_dir={data_dir!r} (no '
+        f'{info_file}). Copy the prepared dataset there or pass the data_dir '
+        'that holds it; these machines cannot download it.')
+  return _source_from_builder(game, builder, f'{name} in {builder.data_dir}',
+                              checkpoints)
+
+
+def _is_directory_source(source: str) -> bool:
+  return os.path.isabs(source) or source.startswith('.') or os.path.isdir(
+      source)
+
+
+def resolve_sources(config: LoaderConfig) -> List[GameSource]:
+  """Validates `config` and finds every game's files; fails early and clearly.
+
+  Raises:
+    ValueError: unknown game, bad checkpoint range or spec, schema mismatch,
+      game absent from the source, unprepared TFDS data, bad parameters.
+    FileNotFoundError: a directory source that does not exist.
+  """
+  if not config.games:
+    raise ValueError('games is empty; pass at least one game.')
+  names = [games_lib.canonical_name(game) for game in config.games]
+  if len(set(names)) != len(names):
+    raise ValueError(f'games has duplicates: {names}.')
+  if config.game_weights is not None:
+    weights = np.asarray(config.game_weights, np.float64)
+    if weights.shape != (len(names),) or (weights < 0).any() or (
+        weights.sum() <= 0):
+      raise ValueError(
+          f'game_weights={config.game_weights} must be {len(names)} '
+          'non-negative numbers, one per game, with a positive sum.')
+  for field in ('n_step', 'batch_size', 'episode_pool_size',
+                'transition_reuse', 'chunk_size', 'num_parallel_calls'):
+    if getattr(config, field) < 1:
+      raise ValueError(f'{field} must be >= 1, got {getattr(config, field)}.')
+  if not 0.0 <= config.discount <= 1.0:
+    raise ValueError(f'discount must be in [0, 1], got {config.discount}.')
+  if _is_directory_source(config.source):
+    if not os.path.isdir(config.source):
+      raise FileNotFoundError(
+          f'Dataset directory {config.source} does not exist. Record one '
+          f'with `python -m launchers.make_dataset --output_dir='
+          f'{config.source}` or fix the path.')
+    return [_directory_source(game, config.source, config.checkpoints)
+            for game in names]
+  return [_tfds_source(game, config.source, config.data_dir, config.run,
+                       config.checkpoints) for game in names]
+
+
+def _decode_episode(steps: Dict[str, tf.Tensor], n_step: int,
+                    discount: float) -> Dict[str, tf.Tensor]:
+  """Decodes one episode into frame stacks and folded n-step transitions.
+
+  Runs once per episode, in parallel tf.data workers. Step t < T-1 of an
+  episode of T steps is a transition; with k_t = min(n, T-1-t):
+  reward_t = sum_{i<k_t} gamma^i clip(r_{t+i}),
+  discount_t = 0 if step t+k_t is the episode's terminal step else gamma^k_t,
+  and s_{t+k_t} is the stack at index next_t = t+k_t. Stacks are built here,
+  [T, 84, 84, 4] with zero frames before the first step, so that batching
+  is a contiguous copy (gathering 4 frames and transposing per transition
+  is 15x slower).
+  """
+  frames = tf.map_fn(
+      lambda png: tf.io.decode_png(png, channels=1)[..., 0],
+      steps['observation'],
+      fn_output_signature=tf.TensorSpec([84, 84], tf.uint8))
+  length = tf.shape(frames)[0]
+  padded = tf.concat(
+      [tf.zeros([FRAME_STACK - 1, 84, 84], tf.uint8), frames], axis=0)
+  windows = tf.range(length)[:, None] + tf.range(FRAME_STACK)[None, :]
+  stacks = tf.transpose(tf.gather(padded, windows), [0, 2, 3, 1])
+
+  num_transitions = length - 1
+  t = tf.range(num_transitions)
+  k = tf.minimum(n_step, num_transitions - t)
+  rewards = tf.clip_by_value(steps['reward'][:-1], -1.0, 1.0)
+  # Zeros past the last transition make every window a plain n-term sum.
+  padded_rewards = tf.concat([rewards, tf.zeros([n_step], tf.float32)], 0)
+  reward_windows = tf.gather(padded_rewards,
+                             t[:, None] + tf.range(n_step)[None, :])
+  powers = tf.constant([discount**i for i in range(n_step)], tf.float32)
+  next_t = t + k
+  reaches_terminal = tf.logical_and(steps['is_terminal'][-1],
+                                    tf.equal(next_t, num_transitions))
+  return {
+      'stacks': stacks,
+      'action': tf.cast(steps['action'][:-1], tf.int32),
+      'reward': tf.reduce_sum(reward_windows * powers[None, :], axis=1),
+      'discount': tf.where(reaches_terminal, 0.0,
+                           tf.pow(discount, tf.cast(k, tf.float32))),
+      'next_t': next_t,
+  }
+
+
+def decoded_episodes(source: GameSource, config: LoaderConfig,
+                     seed: int) -> tf.data.Dataset:
+  """Streams one game's selected episodes, decoded by `_decode_episode`."""
+  files = tf.data.Dataset.from_tensor_slices(list(source.files))
+  files = files.shuffle(len(source.files), seed=seed,
+                        reshuffle_each_iteration=True)
+  if config.repeat:
+    files = files.repeat()
+  records = files.interleave(tf.data.TFRecordDataset,
+                             cycle_length=min(len(source.files), 4))
+  if config.episode_shuffle_buffer > 1:
+    records = records.shuffle(config.episode_shuffle_buffer, seed=seed + 1,
+                              reshuffle_each_iteration=True)
+  parser = example_parser.ExampleParser(
+      schema.features_dict().get_serialized_info())
+  episodes = records.map(parser.parse_example)
+  if source.checkpoint_filter is not None:
+    start, stop = source.checkpoint_filter
+    episodes = episodes.filter(lambda e: tf.logical_and(
+        e['checkpoint_id'] >= start, e['checkpoint_id'] < stop))
+  episodes = episodes.filter(lambda e: tf.size(e['steps']['action']) >= 2)
+  n_step, discount = config.n_step, config.discount
+  decoded = episodes.map(
+      lambda e: _decode_episode(e['steps'], n_step, discount),
+      num_parallel_calls=config.num_parallel_calls, deterministic=True)
+  options = tf.data.Options()
+  options.deterministic = True
+  return decoded.prefetch(1).with_options(options)
+
+
+class _PooledEpisode:
+  """A decoded episode and the shuffled order in which it emits transitions."""
+
+  def __init__(self, episode: Dict[str, np.ndarray], reuse: int,
+               rng: np.random.Generator):
+    self.episode = episode
+    self._order = rng.permutation(
+        np.tile(np.arange(len(episode['action'])), reuse))
+    self._position = 0
+
+  def take(self, count: int) -> np.ndarray:
+    taken = self._order[self._position:self._position + count]
+    self._position += len(taken)
+    return taken
+
+  @property
+  def exhausted(self) -> bool:
+    return self._position >= len(self._order)
+
+
+class MultiGameSampler:
+  """Iterator of MultiGameTransition batches mixed from several games.
+
+  Per game it keeps a pool of `episode_pool_size` decoded episodes fed by a
+  `decoded_episodes` tf.data stream; every transition of a pooled episode is
+  emitted `transition_reuse` times in random order, after which the episode
+  is replaced by the next one. A batch takes multinomial(batch_size,
+  game_weights) transitions from the games, each from a uniformly chosen
+  pooled episode, at uniformly random rows. Stacks are copied contiguously.
+  """
+
+  def __init__(self, config: LoaderConfig):
+    self._sources = resolve_sources(config)  # Fails before any tf.data work.
+    self._config = config
+    seeds = np.random.SeedSequence(config.seed).generate_state(
+        len(self._sources) + 1)
+    self._rng = np.random.default_rng(seeds[-1])
+    self._streams = [
+        decoded_episodes(source, config, int(seed) % 2**31).as_numpy_iterator()
+        for source, seed in zip(self._sources, seeds)
+    ]
+    self._pools: List[Optional[List[_PooledEpisode]]] = [None] * len(
+        self._sources)
+    weights = (np.ones(len(self._sources)) if config.game_weights is None
+               else np.asarray(config.game_weights, np.float64))
+    self._weights = weights / weights.sum()
+
+  @property
+  def sources(self) -> List[GameSource]:
+    return list(self._sources)
+
+  def _next_pooled(self, game_id: int) -> Optional[_PooledEpisode]:
+    episode = next(self._streams[game_id], None)
+    if episode is None:  # Only without repeat: the game's data are used up.
+      return None
+    return _PooledEpisode(episode, self._config.transition_reuse, self._rng)
+
+  def _pool(self, game_id: int) -> List[_PooledEpisode]:
+    if self._pools[game_id] is None:
+      pool = [self._next_pooled(game_id)
+              for _ in range(self._config.episode_pool_size)]
+      self._pools[game_id] = [p for p in pool if p is not None]
+    return self._pools[game_id]
+
+  def _fill(self, game_id: int, count: int, rows: np.ndarray,
+            batch: Dict[str, np.ndarray]) -> int:
+    """Writes `count` transitions of one game into `rows`; returns how many."""
+    pool = self._pool(game_id)
+    written = 0
+    while written < count and pool:
+      slots = np.bincount(self._rng.integers(len(pool), size=count - written),
+                          minlength=len(pool))
+      for slot in np.flatnonzero(slots)[::-1]:
+        pooled = pool[slot]
+        taken = pooled.take(slots[slot])
+        target = rows[written:written + len(taken)]
+        episode = pooled.episode
+        batch['observation'][target] = episode['stacks'][taken]
+        batch['next_observation'][target] = episode['stacks'][
+            episode['next_t'][taken]]
+        for field in ('action', 'reward', 'discount'):
+          batch[field][target] = episode[field][taken]
+        batch['game_id'][target] = game_id
+        written += len(taken)
+        if pooled.exhausted:
+          replacement = self._next_pooled(game_id)
+          if replacement is None:
+            del pool[slot]
+          else:
+            pool[slot] = replacement
+    return written
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> MultiGameTransition:
+    size = self._config.batch_size
+    batch = {
+        'observation': np.empty((size, 84, 84, FRAME_STACK), np.uint8),
+        'action': np.empty((size,), np.int32),
+        'reward': np.empty((size,), np.float32),
+        'discount': np.empty((size,), np.float32),
+        'next_observation': np.empty((size, 84, 84, FRAME_STACK), np.uint8),
+        'game_id': np.empty((size,), np.int32),
+    }
+    rows = self._rng.permutation(size)
+    filled = 0
+    weights = self._weights.copy()
+    while filled < size:
+      if weights.sum() == 0:  # Every game used up (repeat=False).
+        raise StopIteration
+      counts = self._rng.multinomial(size - filled, weights / weights.sum())
+      for game_id in np.flatnonzero(counts):
+        written = self._fill(game_id, counts[game_id],
+                             rows[filled:filled + counts[game_id]], batch)
+        filled += written
+        if written < counts[game_id]:
+          self._weights[game_id] = weights[game_id] = 0.0
+    return MultiGameTransition(**batch)
+
+
+def make_multigame_iterator(config: LoaderConfig
+                            ) -> Iterator[MultiGameTransition]:
+  """NumPy MultiGameTransition batches for the learner (validated eagerly)."""
+  return MultiGameSampler(config)
+
+
+def make_multigame_dataset(config: LoaderConfig) -> tf.data.Dataset:
+  """The same batches as a prefetched tf.data.Dataset of dicts.
+
+  Validation happens in this call. Fields: observation/next_observation
+  uint8 [B, 84, 84, 4], action int32 [B], reward/discount float32 [B],
+  game_id int32 [B].
+  """
+  sampler = MultiGameSampler(config)
+  size = config.batch_size
+  stack = tf.TensorSpec((size, 84, 84, FRAME_STACK), tf.uint8)
+  signature = {
+      'observation': stack,
+      'action': tf.TensorSpec((size,), tf.int32),
+      'reward': tf.TensorSpec((size,), tf.float32),
+      'discount': tf.TensorSpec((size,), tf.float32),
+      'next_observation': stack,
+      'game_id': tf.TensorSpec((size,), tf.int32),
+  }
+  dataset = tf.data.Dataset.from_generator(
+      lambda: (batch._asdict() for batch in sampler),
+      output_signature=signature)
+  return dataset.prefetch(2)
