@@ -57,7 +57,16 @@ class QNetworkOutput(NamedTuple):
 
 
 class MultiGameHeads(hk.Module):
-  """One linear C51 head per game, evaluated together and selected by game."""
+  """One linear C51 head per game, evaluated together and selected by game.
+
+  The weights start with standard deviation 1, not 1/sqrt(D): the input
+  features have unit norm rather than unit-variance components, so this gives
+  unit-variance initial logits, as a standard-initialised layer would on
+  ordinary activations. With 1/sqrt(D) the logits start at ~0.04 and the
+  C51 distributions stay near uniform for hundreds of steps (on a fixed
+  8-example terminal batch at lr 2.5e-4: TD loss 1.6 vs 0.44 after 300
+  steps).
+  """
 
   def __init__(self, num_games: int, max_actions: int, num_atoms: int,
                name=None):
@@ -71,8 +80,7 @@ class MultiGameHeads(hk.Module):
     outputs = self._max_actions * self._num_atoms
     weights = hk.get_parameter(
         "w", (self._num_games, features.shape[-1], outputs), features.dtype,
-        init=hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal",
-                                             fan_in_axes=(1,)))
+        init=hk.initializers.TruncatedNormal(stddev=1.0))
     bias = hk.get_parameter("b", (self._num_games, outputs), features.dtype,
                             init=jnp.zeros)
     all_heads = jnp.einsum("bd,gdk->bgk", features, weights)
