@@ -1,0 +1,208 @@
+"""Learner throughput: updates/s, samples/s, memory and FLOPs per update.
+
+    python -m benchmarks.learner_throughput                 # default grid
+    python -m benchmarks.learner_throughput --sizes resnet101 \\
+        --batch-sizes 256 512 --dtype bfloat16              # on a GPU
+
+Measures the jitted update step alone (agents.scaled_ql.update_step) on a
+synthetic batch already on the device(s): no data loading. Each
+(size, batch) runs in its own subprocess so that peak memory is its own.
+For each: XLA's FLOP count of one update (forward, backward, Adam) from the
+compiled executable's cost analysis; updates/s as the median over --runs
+timed runs after compilation and one warm-up update; peak memory (the
+device allocator's peak where it reports one, e.g. GPU; else the process'
+peak RSS) and XLA's own estimate (arguments + temporaries); and model FLOP
+utilisation against --peak-tflops when given.
+
+Imports only JAX, Haiku, Optax, chex, NumPy and the standard library, so it
+runs on a machine without TensorFlow, Reverb, Launchpad or Acme.
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from agents.scaled_ql import update_step as update_lib
+from agents.scaled_ql.config import ScaledQLConfig
+from agents.scaled_ql.networks import make_network
+from agents.scaled_ql.types import MultiGameTransition
+from networks import torsos
+
+# Sizes and batches measured by default on a CPU: every size at batch 8 and
+# 32, and the two demo-sized networks also at 128.
+CPU_GRID = [(name, batch) for name in torsos.TORSO_NAMES for batch in (8, 32)
+           ] + [("nature_dqn", 128), ("resnet_tiny", 128)]
+# On an accelerator: the paper's largest network at growing batches.
+ACCELERATOR_GRID = [("resnet101", batch) for batch in (128, 256, 512)]
+
+
+def _synthetic_batch(batch_size, num_games, num_actions, seed=0):
+  rng = np.random.default_rng(seed)
+  frames = lambda: rng.integers(0, 256, (batch_size, 84, 84, 4), np.uint8)
+  return MultiGameTransition(
+      observation=frames(),
+      action=rng.integers(0, num_actions, batch_size).astype(np.int32),
+      reward=rng.uniform(-1, 1, batch_size).astype(np.float32),
+      discount=np.full(batch_size, 0.99, np.float32),
+      next_observation=frames(),
+      game_id=rng.integers(0, num_games, batch_size).astype(np.int32))
+
+
+def _first(analysis):
+  """cost_analysis() is a list of dicts in older JAX, a dict in newer."""
+  return analysis[0] if isinstance(analysis, (list, tuple)) else analysis
+
+
+def measure(size, batch_size, num_games, num_actions, dtype, runs,
+            seconds_per_run, peak_tflops):
+  """Benchmarks one configuration in this process; returns a dict."""
+  config = ScaledQLConfig(network_size=size, batch_size=batch_size,
+                          compute_dtype=dtype)
+  network = make_network(config, [num_actions] * num_games)
+  compiled = update_lib.compile_update_step(
+      update_lib.make_update_step(network, config), donate_state=True)
+  state = compiled.put_state(
+      update_lib.make_initial_state(network, config, jax.random.PRNGKey(0)))
+  batch = compiled.put_batch(
+      _synthetic_batch(batch_size, num_games, num_actions))
+
+  start = time.perf_counter()
+  executable = compiled.update.lower(state, batch).compile()
+  compile_seconds = time.perf_counter() - start
+  flops = _first(executable.cost_analysis()).get("flops", float("nan"))
+  memory = executable.memory_analysis()
+  xla_bytes = (memory.argument_size_in_bytes + memory.temp_size_in_bytes
+               if memory is not None else None)
+
+  state, metrics = compiled.update(state, batch)  # Warm-up.
+  jax.block_until_ready(metrics)
+  start = time.perf_counter()
+  state, metrics = compiled.update(state, batch)
+  jax.block_until_ready(metrics)
+  steps_per_run = max(1, int(seconds_per_run / (time.perf_counter() - start)))
+  rates = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    for _ in range(steps_per_run):
+      state, metrics = compiled.update(state, batch)
+    jax.block_until_ready((state, metrics))
+    rates.append(steps_per_run / (time.perf_counter() - start))
+  updates_per_second = statistics.median(rates)
+
+  device_stats = jax.local_devices()[0].memory_stats() or {}
+  result = {
+      "size": size,
+      "batch_size": batch_size,
+      "dtype": dtype,
+      "num_games": num_games,
+      "devices": f"{compiled.num_devices} x {jax.local_devices()[0].device_kind}",
+      "updates_per_s": updates_per_second,
+      "samples_per_s": updates_per_second * batch_size,
+      "runs": [round(r, 3) for r in rates],
+      "steps_per_run": steps_per_run,
+      "gflops_per_update": flops / 1e9,
+      "compile_s": compile_seconds,
+      "xla_memory_gib": xla_bytes / 2**30 if xla_bytes is not None else None,
+      "loss_finite": bool(np.isfinite(float(metrics["total_loss"]))),
+  }
+  if "peak_bytes_in_use" in device_stats:
+    result["peak_memory_gib"] = device_stats["peak_bytes_in_use"] / 2**30
+    result["peak_memory_kind"] = "device allocator peak"
+  else:
+    result["peak_memory_gib"] = (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    result["peak_memory_kind"] = "process max RSS"
+  if peak_tflops:
+    result["mfu"] = (flops * updates_per_second /
+                     (peak_tflops * 1e12 * compiled.num_devices))
+  return result
+
+
+def _run_in_subprocess(size, batch_size, args):
+  command = [
+      sys.executable, "-m", "benchmarks.learner_throughput", "--one",
+      "--sizes", size, "--batch-sizes", str(batch_size), "--dtype",
+      args.dtype, "--num-games", str(args.num_games), "--num-actions",
+      str(args.num_actions), "--runs", str(args.runs), "--seconds-per-run",
+      str(args.seconds_per_run), "--peak-tflops", str(args.peak_tflops)
+  ]
+  out = subprocess.run(command, capture_output=True, text=True)
+  if out.returncode != 0:
+    return {"size": size, "batch_size": batch_size,
+            "error": out.stderr.strip().splitlines()[-1]}
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _print_row(r):
+  if "error" in r:
+    print(f"{r['size']:<12} {r['batch_size']:>5}  FAILED: {r['error']}")
+    return
+  mfu = f"{100 * r['mfu']:5.1f}%" if "mfu" in r else "     -"
+  xla = (f"{r['xla_memory_gib']:8.2f}" if r["xla_memory_gib"] is not None
+         else "       -")
+  print(f"{r['size']:<12} {r['batch_size']:>5} {r['updates_per_s']:9.2f} "
+        f"{r['samples_per_s']:10.1f} {r['gflops_per_update']:10.1f} "
+        f"{r['peak_memory_gib']:9.2f} {xla} {mfu} {r['compile_s']:8.1f}",
+        flush=True)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--sizes", nargs="+", choices=torsos.TORSO_NAMES)
+  parser.add_argument("--batch-sizes", nargs="+", type=int)
+  parser.add_argument("--dtype", default="float32",
+                      choices=["float32", "bfloat16"])
+  parser.add_argument("--num-games", type=int, default=40)
+  parser.add_argument("--num-actions", type=int, default=18)
+  parser.add_argument("--runs", type=int, default=5)
+  parser.add_argument("--seconds-per-run", type=float, default=2.0)
+  parser.add_argument("--peak-tflops", type=float, default=0.0,
+                      help="per-device peak for MFU, e.g. 989 (H100 dense "
+                      "bf16); 0 for none")
+  parser.add_argument("--json", help="also write all results here")
+  parser.add_argument("--one", action="store_true",
+                      help="internal: measure one config in this process")
+  args = parser.parse_args()
+
+  if args.one:
+    print(json.dumps(measure(args.sizes[0], args.batch_sizes[0],
+                             args.num_games, args.num_actions, args.dtype,
+                             args.runs, args.seconds_per_run,
+                             args.peak_tflops)))
+    return
+
+  on_cpu = jax.default_backend() == "cpu"
+  if args.sizes or args.batch_sizes:
+    grid = [(size, batch) for size in (args.sizes or torsos.TORSO_NAMES)
+            for batch in (args.batch_sizes or (8, 32))]
+  else:
+    grid = CPU_GRID if on_cpu else ACCELERATOR_GRID
+  device = jax.local_devices()[0]
+  print(f"{jax.local_device_count()} x {device.device_kind} "
+        f"({jax.default_backend()}), jax {jax.__version__}, {args.dtype}, "
+        f"{args.num_games} games x {args.num_actions} actions, median of "
+        f"{args.runs} runs of ~{args.seconds_per_run}s")
+  print(f"{'size':<12} {'batch':>5} {'updates/s':>9} {'samples/s':>10} "
+        f"{'GFLOP/upd':>10} {'peak GiB':>9} {'XLA GiB':>8} {'MFU':>6} "
+        f"{'compile':>8}")
+  results = []
+  for size, batch in grid:
+    results.append(_run_in_subprocess(size, batch, args))
+    _print_row(results[-1])
+  kinds = {r.get("peak_memory_kind") for r in results} - {None}
+  print(f"peak GiB: {', '.join(sorted(kinds))}; XLA GiB: the executable's "
+        "arguments + temporaries; compile in seconds")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+  main()
