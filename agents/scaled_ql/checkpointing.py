@@ -101,6 +101,22 @@ class Checkpointer:
     for _, path in self.checkpoints()[:-self._max_to_keep]:
       os.remove(path)
 
+  def check_compatible(self):
+    """Raises CheckpointMismatchError if the latest checkpoint is from an
+    incompatible run; does nothing when there is none. Reads no arrays."""
+    latest = self.latest()
+    if latest is not None:
+      with np.load(latest[1]) as data:
+        self._read_header(latest[1], data)
+
+  def _read_header(self, path: str, data) -> Dict[str, Any]:
+    if _DESCRIPTION_KEY not in data:
+      raise CheckpointMismatchError(
+          f'{path} is not a Scaled Q-Learning checkpoint (no description).')
+    header = json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
+    self._check_description(path, header['description'])
+    return header
+
   def restore(self, template: Any, path: Optional[str] = None) -> Tuple[int, Any]:
     """Reads a checkpoint (the latest by default) into `template`'s structure.
 
@@ -123,11 +139,7 @@ class Checkpointer:
         raise FileNotFoundError(f'No checkpoint in {self._directory}.')
       path = latest[1]
     with np.load(path) as data:
-      if _DESCRIPTION_KEY not in data:
-        raise CheckpointMismatchError(
-            f'{path} is not a Scaled Q-Learning checkpoint (no description).')
-      header = json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
-      self._check_description(path, header['description'])
+      header = self._read_header(path, data)
       leaves = [data[f'leaf_{i:05d}'] for i in range(header['num_leaves'])]
     template_leaves, treedef = jax.tree_util.tree_flatten(template)
     if len(leaves) != len(template_leaves):
