@@ -194,7 +194,10 @@ class AtariEnvironment(dm_env.Environment):
     reward = np.float32(reward)
     if game_over:
       self._episode_over = True
-      return dm_env.termination(reward, observation)
+      # dm_env.termination's discount is a Python float (float64); keep the
+      # float32 of discount_spec, which Reverb signatures enforce.
+      return dm_env.TimeStep(dm_env.StepType.LAST, reward, np.float32(0.0),
+                             observation)
     if self._ale.getEpisodeFrameNumber() >= self._config.max_episode_frames:
       self._episode_over = True
       return dm_env.truncation(reward, observation, np.float32(1.0))
