@@ -240,9 +240,15 @@ def _tfds_source(game: str, source: str, data_dir: Optional[str], run: int,
                               checkpoints)
 
 
-def _is_directory_source(source: str) -> bool:
-  return os.path.isabs(source) or source.startswith('.') or os.path.isdir(
-      source)
+def _is_tfds_name(source: str) -> bool:
+  """Whether `source` names a registered TFDS dataset (else: a directory)."""
+  if os.path.isdir(source):
+    return False
+  try:
+    tfds.builder_cls(source.split('/')[0])
+  except Exception:  # pylint: disable=broad-except  (DatasetNotFoundError...)
+    return False
+  return True
 
 
 def resolve_sources(config: LoaderConfig) -> List[GameSource]:
@@ -271,16 +277,17 @@ def resolve_sources(config: LoaderConfig) -> List[GameSource]:
       raise ValueError(f'{field} must be >= 1, got {getattr(config, field)}.')
   if not 0.0 <= config.discount <= 1.0:
     raise ValueError(f'discount must be in [0, 1], got {config.discount}.')
-  if _is_directory_source(config.source):
-    if not os.path.isdir(config.source):
-      raise FileNotFoundError(
-          f'Dataset directory {config.source} does not exist. Record one '
-          f'with `python -m launchers.make_dataset --output_dir='
-          f'{config.source}` or fix the path.')
-    return [_directory_source(game, config.source, config.checkpoints)
-            for game in names]
-  return [_tfds_source(game, config.source, config.data_dir, config.run,
-                       config.checkpoints) for game in names]
+  if _is_tfds_name(config.source):
+    return [_tfds_source(game, config.source, config.data_dir, config.run,
+                         config.checkpoints) for game in names]
+  if not os.path.isdir(config.source):
+    raise FileNotFoundError(
+        f'Dataset directory {config.source} does not exist (and it is not a '
+        'TFDS name such as rlu_atari_checkpoints_ordered). Record one with '
+        f'`python -m launchers.make_dataset --output_dir={config.source}` or '
+        'fix the path.')
+  return [_directory_source(game, config.source, config.checkpoints)
+          for game in names]
 
 
 def frame_stacks(frames: np.ndarray) -> np.ndarray:

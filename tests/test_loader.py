@@ -243,6 +243,8 @@ def test_reads_published_tfds_layouts(tmp_path):
     (dict(n_step=0), ValueError, r'n_step must be >= 1'),
     (dict(source='/nonexistent/atari'), FileNotFoundError,
      r'/nonexistent/atari does not exist.*make_dataset'),
+    (dict(source='relative/missing'), FileNotFoundError,
+     r'relative/missing does not exist'),
     (dict(source='rlu_atari_checkpoints_ordered'), ValueError,
      r'rlu_atari_checkpoints_ordered/Pong_run_1 is not prepared'),
     (dict(source='rlu_atari_checkpoints_ordered/Breakout_run_1'), ValueError,
