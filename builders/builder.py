@@ -177,13 +177,13 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
     """The learner, fed by `dataset` (the RLDS loader or Reverb).
 
     `replay_client` is unused: sampling is uniform, so there are no
-    priorities to update. Steps are counted under 'learner_steps' on a local
-    counter that forwards to `counter` (a remote one, in a Launchpad
-    program) at most once a second.
+    priorities to update. As in Acme, `counter` comes prefixed by the caller
+    (Acme's layouts pass `Counter(program_counter, 'learner')`), and the
+    learner counts `steps` on it.
     """
     del replay_client
     return learner_lib.ScaledQLAcmeLearner(
-        counter=counting.Counter(counter, prefix='learner'),
+        counter=counter or counting.Counter(),
         networks=networks, config=self._config.learner, iterator=dataset,
         random_key=random_key, logger=self._logger_fn())
 

@@ -1,0 +1,152 @@
+"""A multi-game offline pre-training experiment: everything one run needs.
+
+`PretrainExperiment` is a plain, picklable description (games, data, network,
+steps, work directory, evaluation); its methods build the parts in whichever
+process needs them, so the same experiment runs as a Launchpad program
+(`local_mt`, `local_mp`) or in a single process. Work directory layout:
+
+  <workdir>/checkpoints/checkpoint-<step>.npz   learner state (atomic)
+  <workdir>/logs/<label>/logs.csv               learner, evaluator, ...
+  <workdir>/tensorboard/                        the same, for TensorBoard
+"""
+
+import dataclasses
+import os
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+from builders import acme_compat  # noqa: F401  (before acme)
+
+from acme.utils import counting
+import jax
+
+from agents.scaled_ql import checkpointing
+from agents.scaled_ql import config as learner_config
+from agents.scaled_ql import types as agent_types
+from atari_data import loader
+from builders import builder as builder_lib
+from builders import config as builder_config
+from environments import games as games_lib
+from launchers import evaluation
+from launchers import learner_runner
+from launchers import logging_utils
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainExperiment:
+  """Attributes:
+
+    games: games to pre-train on (either spelling); head order.
+    dataset: where the RLDS data are: a directory written by
+      launchers.make_dataset, or a TFDS name (see atari_data.loader).
+    data_dir: TFDS data dir for TFDS names.
+    checkpoints: which behaviour checkpoints of the data to train on, e.g.
+      'first 20%' (the paper's sub-optimal set), 'all' or '0:5'.
+    learner: the learner's hyperparameters.
+    num_steps: learner steps of the whole run.
+    workdir: checkpoints and logs; a run restarted with the same workdir
+      resumes from its latest checkpoint.
+    checkpoint_every_steps: learner steps between checkpoints.
+    eval_every_steps: learner steps between evaluation rounds.
+    eval_episodes: episodes per game and evaluation round.
+    eval_max_episode_frames: episode cap of evaluation games (108,000 is the
+      standard protocol; shorter caps make CPU demos affordable).
+    seed: seeds parameters, data order and evaluation.
+  """
+  games: Tuple[str, ...]
+  dataset: str
+  checkpoints: str
+  learner: learner_config.ScaledQLConfig
+  num_steps: int
+  workdir: str
+  checkpoint_every_steps: int = 1000
+  eval_every_steps: int = 1000
+  eval_episodes: int = 1
+  eval_max_episode_frames: int = 108_000
+  seed: int = 0
+  data_dir: Optional[str] = None
+
+  def __post_init__(self):
+    # Normalise names (and fail early on unknown games) before anything runs.
+    object.__setattr__(self, 'games',
+                       tuple(games_lib.canonical_name(g) for g in self.games))
+
+  @property
+  def checkpoint_dir(self) -> str:
+    return os.path.join(self.workdir, 'checkpoints')
+
+  def make_builder(self, logger_fn=lambda: None) -> builder_lib.ScaledQLBuilder:
+    num_actions = tuple(len(games_lib.action_set(game)) for game in self.games)
+    return builder_lib.ScaledQLBuilder(
+        builder_config.ScaledQLBuilderConfig(
+            learner=self.learner, games=self.games, num_actions=num_actions),
+        logger_fn=logger_fn)
+
+  def checkpoint_description(self) -> Dict[str, Any]:
+    """What a checkpoint must share with this run to be resumed into it."""
+    config = self.make_builder().config
+    return {
+        'games': list(config.games),
+        'num_actions': list(config.num_actions),
+        'network_size': self.learner.network_size,
+        'feature_dim': self.learner.feature_dim,
+        'num_atoms': self.learner.num_atoms,
+        'v_min': self.learner.v_min,
+        'v_max': self.learner.v_max,
+    }
+
+  def make_checkpointer(self) -> checkpointing.Checkpointer:
+    return checkpointing.Checkpointer(self.checkpoint_dir,
+                                      self.checkpoint_description())
+
+  def validate(self):
+    """Raises a clear error for bad input before any training starts.
+
+    Checks the data (games, directory or TFDS name, schema, checkpoint
+    range) and that an existing checkpoint in the work directory was written
+    by a compatible run (array shapes are checked again on restore).
+    """
+    loader.resolve_sources(self.loader_config())
+    self.make_checkpointer().check_compatible()
+
+  def loader_config(self) -> loader.LoaderConfig:
+    return loader.LoaderConfig(
+        games=self.games, source=self.dataset, data_dir=self.data_dir,
+        checkpoints=self.checkpoints, n_step=self.learner.n_step,
+        discount=self.learner.discount, batch_size=self.learner.batch_size,
+        seed=self.seed)
+
+  def make_dataset_iterator(self) -> Iterator[agent_types.MultiGameTransition]:
+    return loader.make_multigame_iterator(self.loader_config())
+
+  def make_learner_runner(
+      self, counter: Optional[counting.Counter] = None
+  ) -> learner_runner.LearnerRunner:
+    builder = self.make_builder(logger_fn=lambda: logging_utils.make_learner_logger(
+        self.workdir, self.num_steps))
+
+    def make_learner():
+      # Prefixed as Acme's layouts do: the learner's steps count as
+      # 'learner_steps' on the program's counter.
+      return builder.make_learner(
+          random_key=jax.random.PRNGKey(self.seed),
+          networks=builder.make_networks(),
+          dataset=self.make_dataset_iterator(),
+          counter=counting.Counter(counter, prefix='learner'))
+
+    return learner_runner.LearnerRunner(
+        make_learner, self.make_checkpointer(), self.num_steps,
+        self.checkpoint_every_steps, counter=counter)
+
+  def make_evaluator(self, variable_source,
+                     counter: Optional[counting.Counter] = None
+                     ) -> evaluation.Evaluator:
+    return evaluation.Evaluator(
+        builder=self.make_builder(), variable_source=variable_source,
+        games=self.games, episodes_per_game=self.eval_episodes,
+        environment_factory=evaluation.make_evaluation_environment_factory(
+            self.eval_max_episode_frames),
+        seed=self.seed + 1, counter=counter,
+        logger=logging_utils.make_csv_logger(self.workdir, 'evaluator'),
+        aggregate_logger=logging_utils.make_csv_and_tensorboard_logger(
+            self.workdir, 'evaluator_aggregate', 'learner_steps'),
+        eval_every_steps=self.eval_every_steps)

@@ -1,0 +1,99 @@
+"""Runs a learner to a step budget: resume, atomic checkpoints, clean stop.
+
+Works with any Acme learner (step / get_variables / save / restore), so other
+Acme agents' learners run through the same launchers. The runner is the
+learner node of a Launchpad program (`run()`), or is driven in-process by the
+single-process mode (`train()`).
+"""
+
+import time
+from typing import Any, Callable, List, Optional, Sequence
+
+from absl import logging
+
+from agents.scaled_ql import checkpointing
+
+
+class LearnerRunner:
+  """Owns a learner and its checkpoints.
+
+  Args:
+    learner_factory: () -> learner; called once, in the process that trains.
+    checkpointer: where checkpoints are read and written.
+    num_steps: total learner steps of the run (counting resumed ones).
+    checkpoint_every_steps: steps between periodic checkpoints; a checkpoint
+      is also written whenever training stops, finished or not.
+    counter: the program's Acme counter, if any. A resumed run adds the steps
+      it resumes from under 'learner_steps', so evaluators and step limiters
+      that read the counter see the true learner step.
+  """
+
+  def __init__(self, learner_factory: Callable[[], Any],
+               checkpointer: checkpointing.Checkpointer, num_steps: int,
+               checkpoint_every_steps: int, counter: Optional[Any] = None):
+    if num_steps <= 0:
+      raise ValueError(f'num_steps must be positive, got {num_steps}.')
+    self._learner = learner_factory()
+    self._checkpointer = checkpointer
+    self._num_steps = num_steps
+    self._checkpoint_every_steps = checkpoint_every_steps
+    self._steps = 0
+    latest = checkpointer.latest()
+    if latest is not None:
+      self._steps, state = checkpointer.restore(template=self._learner.save())
+      self._learner.restore(state)
+      if counter is not None:
+        counter.increment(learner_steps=self._steps)
+      logging.info('Resumed from %s at learner step %d.', latest[1], self._steps)
+
+  def completed_steps(self) -> int:
+    return self._steps
+
+  def finished(self) -> bool:
+    return self._steps >= self._num_steps
+
+  def get_variables(self, names: Sequence[str]) -> List[Any]:
+    return self._learner.get_variables(names)
+
+  def save_checkpoint(self) -> str:
+    path = self._checkpointer.save(self._steps, self._learner.save())
+    logging.info('Checkpoint at learner step %d: %s', self._steps, path)
+    return path
+
+  def train(self, should_stop: Callable[[], bool],
+            max_steps: Optional[int] = None) -> int:
+    """Steps until the budget, `max_steps` more steps, or `should_stop()`.
+
+    Returns the number of steps taken by this call. The latest checkpoint is
+    always current when it returns, however it returns (KeyboardInterrupt
+    included).
+    """
+    target = self._num_steps if max_steps is None else min(
+        self._num_steps, self._steps + max_steps)
+    start_steps, start_time = self._steps, time.time()
+    try:
+      while self._steps < target and not should_stop():
+        self._learner.step()
+        self._steps += 1
+        if self._steps % self._checkpoint_every_steps == 0:
+          self.save_checkpoint()
+    finally:
+      latest = self._checkpointer.latest()
+      if self._steps > 0 and (latest is None or latest[0] != self._steps):
+        self.save_checkpoint()
+    taken = self._steps - start_steps
+    if taken:
+      logging.info('%d learner steps in %.1f s.', taken, time.time() - start_time)
+    return taken
+
+  def run(self):
+    """Launchpad entry point: trains to the budget, then stops the program."""
+    import launchpad as lp  # Only Launchpad programs call run().
+    self.train(should_stop=lambda: lp.wait_for_stop(0))
+    if self.finished():
+      logging.info('Learner reached %d steps; stopping the program.', self._steps)
+      lp.stop()
+      # Keep serving the evaluators until the stop reaches every node, so
+      # none of them sees this node disappear while the program still runs.
+      while not lp.wait_for_stop(1.0):
+        pass
