@@ -294,9 +294,9 @@ def frame_stacks(frames: np.ndarray) -> np.ndarray:
   """[T, 84, 84, 4] stacks of frames t-3..t of [T, 84, 84] `frames`.
 
   Frames before the episode's first are zeros. Stacking once per episode
-  makes batching a contiguous copy; the interleave goes through uint16 pairs
-  of frames, 9x faster than a transpose (np.stack / tf.transpose, ~75 us
-  per step here).
+  makes batching a contiguous copy. The interleave goes through uint16 pairs
+  of frames: ~8 us per step here, against 23-56 us for NumPy stacking or
+  strided copies and ~75 us for tf.gather + tf.transpose.
   """
   length = len(frames)
   padded = np.concatenate(
@@ -384,8 +384,8 @@ class _PooledEpisode:
   def __init__(self, episode: Dict[str, np.ndarray], reuse: int,
                rng: np.random.Generator):
     self.episode = episode
-    # Stacked here, not in a tf.numpy_function: Python code in tf.data
-    # workers can deadlock the interpreter at exit.
+    # Stacked here rather than in a tf.numpy_function inside the tf.data
+    # workers: a 3-game run of that variant hung here.
     self.stacks = frame_stacks(episode.pop('frames'))
     self._order = rng.permutation(
         np.tile(np.arange(len(episode['action'])), reuse))
