@@ -46,6 +46,10 @@ class LearnerRunner:
         counter.increment(learner_steps=self._steps)
       logging.info('Resumed from %s at learner step %d.', latest[1], self._steps)
 
+  @property
+  def learner(self):
+    return self._learner
+
   def completed_steps(self) -> int:
     return self._steps
 
