@@ -354,8 +354,6 @@ def decoded_episodes(source: GameSource, config: LoaderConfig,
   files = tf.data.Dataset.from_tensor_slices(list(source.files))
   files = files.shuffle(len(source.files), seed=seed,
                         reshuffle_each_iteration=True)
-  if config.repeat:
-    files = files.repeat()
   records = files.interleave(tf.data.TFRecordDataset,
                              cycle_length=min(len(source.files), 4))
   if config.episode_shuffle_buffer > 1:
@@ -369,6 +367,9 @@ def decoded_episodes(source: GameSource, config: LoaderConfig,
     episodes = episodes.filter(lambda e: tf.logical_and(
         e['checkpoint_id'] >= start, e['checkpoint_id'] < stop))
   episodes = episodes.filter(lambda e: tf.size(e['steps']['action']) >= 2)
+  if config.repeat:
+    # After the filters: tf.data ends, rather than spins, on an empty epoch.
+    episodes = episodes.repeat()
   n_step, discount = config.n_step, config.discount
   decoded = episodes.map(
       lambda e: _decode_episode(e['steps'], n_step, discount),
@@ -422,8 +423,9 @@ class MultiGameSampler:
         decoded_episodes(source, config, int(seed) % 2**31).as_numpy_iterator()
         for source, seed in zip(self._sources, seeds)
     ]
-    self._pools: List[Optional[List[_PooledEpisode]]] = [None] * len(
-        self._sources)
+    # Filled now, so that a selection without usable episodes fails here.
+    self._pools = [self._fill_pool(game_id)
+                   for game_id in range(len(self._sources))]
     weights = (np.ones(len(self._sources)) if config.game_weights is None
                else np.asarray(config.game_weights, np.float64))
     self._weights = weights / weights.sum()
@@ -438,17 +440,22 @@ class MultiGameSampler:
       return None
     return _PooledEpisode(episode, self._config.transition_reuse, self._rng)
 
-  def _pool(self, game_id: int) -> List[_PooledEpisode]:
-    if self._pools[game_id] is None:
-      pool = [self._next_pooled(game_id)
-              for _ in range(self._config.episode_pool_size)]
-      self._pools[game_id] = [p for p in pool if p is not None]
-    return self._pools[game_id]
+  def _fill_pool(self, game_id: int) -> List[_PooledEpisode]:
+    pool = [self._next_pooled(game_id)
+            for _ in range(self._config.episode_pool_size)]
+    pool = [pooled for pooled in pool if pooled is not None]
+    if not pool:
+      source = self._sources[game_id]
+      raise ValueError(
+          f'{source.description} has no episode with a transition in '
+          f'checkpoints [{source.checkpoint_range[0]}, '
+          f'{source.checkpoint_range[1]}). Select other checkpoints.')
+    return pool
 
   def _fill(self, game_id: int, count: int, rows: np.ndarray,
             batch: Dict[str, np.ndarray]) -> int:
     """Writes `count` transitions of one game into `rows`; returns how many."""
-    pool = self._pool(game_id)
+    pool = self._pools[game_id]
     written = 0
     while written < count and pool:
       slots = np.bincount(self._rng.integers(len(pool), size=count - written),

@@ -228,6 +228,11 @@ def test_reads_published_tfds_layouts(tmp_path):
       games=['Pong'], source='rlu_atari', data_dir=str(tmp_path),
       checkpoints='first 20%'))
   assert sorted({e for _, e, _ in found}) == [0]
+  with pytest.raises(ValueError, match=r'no episode with a transition in '
+                     r'checkpoints \[40, 50\)'):
+    loader.make_multigame_iterator(loader.LoaderConfig(
+        games=['Pong'], source='rlu_atari', data_dir=str(tmp_path),
+        checkpoints='last 20%'))
 
 
 @pytest.mark.parametrize('kwargs, error, message', [
