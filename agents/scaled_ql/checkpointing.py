@@ -34,6 +34,22 @@ class CheckpointMismatchError(ValueError):
   """A checkpoint was written by a run this one cannot continue."""
 
 
+def _header(path: str, data) -> Dict[str, Any]:
+  if _DESCRIPTION_KEY not in data:
+    raise CheckpointMismatchError(
+        f'{path} is not a Scaled Q-Learning checkpoint (no description).')
+  return json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
+
+
+def read_description(path: str) -> Dict[str, Any]:
+  """The description of the run that wrote checkpoint `path` (no arrays read).
+
+  Lets a tool rebuild the network a checkpoint belongs to from the file alone.
+  """
+  with np.load(path) as data:
+    return _header(path, data)['description']
+
+
 class Checkpointer:
   """Saves and restores learner states in one directory.
 
@@ -110,10 +126,7 @@ class Checkpointer:
         self._read_header(latest[1], data)
 
   def _read_header(self, path: str, data) -> Dict[str, Any]:
-    if _DESCRIPTION_KEY not in data:
-      raise CheckpointMismatchError(
-          f'{path} is not a Scaled Q-Learning checkpoint (no description).')
-    header = json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
+    header = _header(path, data)
     self._check_description(path, header['description'])
     return header
 
