@@ -38,8 +38,11 @@ _BEHAVIOUR = flags.DEFINE_enum(
 _EPSILON_LAST = flags.DEFINE_float(
     'epsilon_last', 0.0, 'lookahead only: epsilon at the last checkpoint.')
 _HORIZON = flags.DEFINE_integer(
-    'lookahead_horizon', 4, 'lookahead only: rollout length in agent steps '
-    '(longer plays better, e.g. 12 for Breakout, and costs linearly more).')
+    'lookahead_horizon', 16, 'lookahead only: rollout length in agent steps '
+    '(longer sees further, at a linear cost).')
+_COMMIT_STEPS = flags.DEFINE_integer(
+    'lookahead_commit_steps', 4, 'lookahead only: steps each plan is kept '
+    'for (divides the planning cost).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of environments and policies.')
 _MAX_EPISODE_FRAMES = flags.DEFINE_integer(
     'max_episode_frames', 108_000, 'Emulator frames before truncation.')
@@ -67,7 +70,8 @@ def main(argv):
       overwrite=_OVERWRITE.value)
   if _BEHAVIOUR.value == 'lookahead':
     policy_factory = policies.LookaheadSchedule(
-        epsilon_last=_EPSILON_LAST.value, horizon=_HORIZON.value)
+        epsilon_last=_EPSILON_LAST.value, horizon=_HORIZON.value,
+        commit_steps=_COMMIT_STEPS.value)
   else:
     policy_factory = policies.BEHAVIOURS[_BEHAVIOUR.value]
   results = recorder.record(config, policy_factory)
