@@ -11,6 +11,7 @@ from tensorflow_datasets.rl_unplugged import atari_utils
 from atari_data import policies
 from atari_data import recorder
 from atari_data import schema
+from environments import atari
 
 
 @pytest.fixture(scope='module')
@@ -121,6 +122,23 @@ def test_writer_round_trips_frames_exactly(tmp_path):
                       for p in episode['steps']['observation']])
   np.testing.assert_array_equal(decoded, frames)
   np.testing.assert_array_equal(episode['steps']['action'], steps['action'])
+
+
+def test_lookahead_planner_restores_the_game_and_commits_to_its_plan():
+  env = atari.make_atari_environment('MsPacman', seed=0)
+  timestep = env.reset()
+  for _ in range(30):
+    timestep = env.step(2)
+  snapshot = env.clone_state()
+  planner = policies.LookaheadPlanner(env.num_actions, seed=0, horizon=8,
+                                      commit_steps=3)
+  action = planner.select_action(timestep, env)
+  after_planning = env.step(action).observation
+  env.restore_state(snapshot)
+  np.testing.assert_array_equal(env.step(action).observation, after_planning)
+  # The next two decisions reuse the plan without touching the emulator.
+  assert planner.select_action(timestep, None) == action
+  assert planner.select_action(timestep, None) == action
 
 
 class _FailingFactory:
