@@ -21,6 +21,15 @@ def test_game_names_accept_both_spellings(name, camel, rom):
   assert games.rom_id(name) == rom
 
 
+def test_every_rl_unplugged_game_has_a_rom_and_keeps_its_name():
+  from tensorflow_datasets.rl_unplugged import atari_utils  # pylint: disable=g-import-not-at-top
+  rlu_games = sorted({config.game for config in atari_utils.builder_configs()})
+  assert len(rlu_games) == 46
+  for game in rlu_games:
+    assert games.canonical_name(game) == game
+    assert games.num_actions(game) <= 18
+
+
 def test_unknown_game_suggests_close_matches():
   with pytest.raises(ValueError, match=r"Unknown Atari game 'SpaceInvader'.*SpaceInvaders"):
     games.rom_id('SpaceInvader')
