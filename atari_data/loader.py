@@ -29,11 +29,13 @@ with zero frames before its first step (as Dopamine's replay and our
 environment pad).
 """
 
+import atexit
 import dataclasses
 import math
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -429,10 +431,17 @@ class MultiGameSampler:
     weights = (np.ones(len(self._sources)) if config.game_weights is None
                else np.asarray(config.game_weights, np.float64))
     self._weights = weights / weights.sum()
+    _LIVE_SAMPLERS.add(self)
 
   @property
   def sources(self) -> List[GameSource]:
     return list(self._sources)
+
+  def close(self):
+    """Releases the tf.data streams and pooled episodes; ends iteration."""
+    self._streams = []
+    self._pools = []
+    self._weights = np.zeros(0)
 
   def _next_pooled(self, game_id: int) -> Optional[_PooledEpisode]:
     episode = next(self._streams[game_id], None)
@@ -507,6 +516,13 @@ class MultiGameSampler:
         if written < counts[game_id]:
           self._weights[game_id] = weights[game_id] = 0.0
     return MultiGameTransition(**batch)
+
+
+# Samplers still alive at exit release their tf.data iterators while
+# TensorFlow is intact: left to the garbage collector during interpreter
+# shutdown, each prints an "Exception ignored in IteratorResourceDeleter".
+_LIVE_SAMPLERS = weakref.WeakSet()
+atexit.register(lambda: [sampler.close() for sampler in list(_LIVE_SAMPLERS)])
 
 
 def make_multigame_iterator(config: LoaderConfig

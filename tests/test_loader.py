@@ -301,3 +301,6 @@ def test_streaming_pool_is_bounded(tmp_path):
     seen.update(_identify(s)[1] for s in batch.observation)
     assert len(sampler._pools[0]) <= 3  # pylint: disable=protected-access
   assert len(seen) == 12  # ... and still cycles through every episode.
+  sampler.close()
+  with pytest.raises(StopIteration):
+    next(sampler)
