@@ -7,8 +7,8 @@
 Measures the jitted update step alone (agents.scaled_ql.update_step) on a
 synthetic batch already on the device(s): no data loading. Each
 (size, batch) runs in its own subprocess so that peak memory is its own.
-For each: XLA's FLOP count of one update (forward, backward, Adam) from the
-compiled executable's cost analysis; updates/s as the median over --runs
+For each: the FLOPs of one update (forward, backward, Adam; see
+_model_flops); updates/s as the median over --runs
 timed runs after compilation and one warm-up update; peak memory (the
 device allocator's peak where it reports one, e.g. GPU; else the process'
 peak RSS) and XLA's own estimate (arguments + temporaries); and model FLOP
@@ -41,6 +41,8 @@ CPU_GRID = [(name, batch) for name in torsos.TORSO_NAMES for batch in (8, 32)
            ] + [("nature_dqn", 128), ("resnet_tiny", 128)]
 # On an accelerator: the paper's largest network at growing batches.
 ACCELERATOR_GRID = [("resnet101", batch) for batch in (128, 256, 512)]
+# NVIDIA's dense (no sparsity) bf16 tensor-core peak of the H100/H200 SXM.
+HOPPER_DENSE_BF16_TFLOPS = 989.0
 
 
 def _synthetic_batch(batch_size, num_games, num_actions, seed=0):
@@ -60,6 +62,25 @@ def _first(analysis):
   return analysis[0] if isinstance(analysis, (list, tuple)) else analysis
 
 
+def _model_flops(config, batch_size, num_actions):
+  """FLOPs of one update, from XLA's cost analysis of the un-optimised HLO.
+
+  Counted for a one-game network of the same size: with G games the heads'
+  one-hot matmul does G times the useful work of one head per example, and
+  that padding is not model FLOPs. (The optimised executable's count is not
+  used: on GPU, convolutions become library calls it may not count.)
+  """
+  network = make_network(config, [num_actions])
+  update = jax.jit(update_lib.make_update_step(network, config))
+  state = jax.eval_shape(
+      lambda key: update_lib.make_initial_state(network, config, key),
+      jax.random.PRNGKey(0))
+  batch = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+      _synthetic_batch(batch_size, 1, num_actions))
+  return _first(update.lower(state, batch).cost_analysis())["flops"]
+
+
 def measure(size, batch_size, num_games, num_actions, dtype, runs,
             seconds_per_run, peak_tflops):
   """Benchmarks one configuration in this process; returns a dict."""
@@ -76,7 +97,7 @@ def measure(size, batch_size, num_games, num_actions, dtype, runs,
   start = time.perf_counter()
   executable = compiled.update.lower(state, batch).compile()
   compile_seconds = time.perf_counter() - start
-  flops = _first(executable.cost_analysis()).get("flops", float("nan"))
+  flops = _model_flops(config, batch_size, num_actions)
   memory = executable.memory_analysis()
   xla_bytes = (memory.argument_size_in_bytes + memory.temp_size_in_bytes
                if memory is not None else None)
@@ -157,19 +178,28 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--sizes", nargs="+", choices=torsos.TORSO_NAMES)
   parser.add_argument("--batch-sizes", nargs="+", type=int)
-  parser.add_argument("--dtype", default="float32",
-                      choices=["float32", "bfloat16"])
+  parser.add_argument("--dtype", choices=["float32", "bfloat16"],
+                      help="default: float32 on CPU, bfloat16 elsewhere")
   parser.add_argument("--num-games", type=int, default=40)
   parser.add_argument("--num-actions", type=int, default=18)
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--seconds-per-run", type=float, default=2.0)
-  parser.add_argument("--peak-tflops", type=float, default=0.0,
-                      help="per-device peak for MFU, e.g. 989 (H100 dense "
-                      "bf16); 0 for none")
+  parser.add_argument("--peak-tflops", type=float,
+                      help="per-device peak for MFU; default 989 (dense "
+                      "bf16) on H100/H200 in bfloat16, else none")
   parser.add_argument("--json", help="also write all results here")
   parser.add_argument("--one", action="store_true",
                       help="internal: measure one config in this process")
   args = parser.parse_args()
+
+  device = jax.local_devices()[0]
+  on_cpu = jax.default_backend() == "cpu"
+  if args.dtype is None:
+    args.dtype = "float32" if on_cpu else "bfloat16"
+  if args.peak_tflops is None:
+    hopper = any(name in device.device_kind for name in ("H100", "H200"))
+    args.peak_tflops = (HOPPER_DENSE_BF16_TFLOPS
+                        if hopper and args.dtype == "bfloat16" else 0.0)
 
   if args.one:
     print(json.dumps(measure(args.sizes[0], args.batch_sizes[0],
@@ -178,17 +208,16 @@ def main():
                              args.peak_tflops)))
     return
 
-  on_cpu = jax.default_backend() == "cpu"
   if args.sizes or args.batch_sizes:
     grid = [(size, batch) for size in (args.sizes or torsos.TORSO_NAMES)
             for batch in (args.batch_sizes or (8, 32))]
   else:
     grid = CPU_GRID if on_cpu else ACCELERATOR_GRID
-  device = jax.local_devices()[0]
   print(f"{jax.local_device_count()} x {device.device_kind} "
         f"({jax.default_backend()}), jax {jax.__version__}, {args.dtype}, "
         f"{args.num_games} games x {args.num_actions} actions, median of "
-        f"{args.runs} runs of ~{args.seconds_per_run}s")
+        f"{args.runs} runs of ~{args.seconds_per_run}s, MFU peak "
+        f"{args.peak_tflops or '-'} TFLOP/s")
   print(f"{'size':<12} {'batch':>5} {'updates/s':>9} {'samples/s':>10} "
         f"{'GFLOP/upd':>10} {'peak GiB':>9} {'XLA GiB':>8} {'MFU':>6} "
         f"{'compile':>8}")

@@ -71,8 +71,7 @@ def test_fixed_batch_is_fitted():
   batch = make_batch(8)._replace(discount=np.zeros(8, np.float32))
   logger = RecordingLogger()
   learner = make_learner(config, batch, logger=logger)
-  for _ in range(200):
-    learner.step()
+  learner.run(num_steps=200)
   td = [r["td_loss"] for r in logger.records]
   assert logger.records[-1]["learner_steps"] == 200
   assert td[-1] < 0.2 * td[0] and td[-1] < np.log(2), (td[0], td[-1])

@@ -5,6 +5,7 @@ restore) without importing acme, so the same class runs under Launchpad and
 on a bare JAX machine.
 """
 
+import itertools
 from typing import Any, Iterator, List, Optional, Sequence
 
 import jax
@@ -56,6 +57,12 @@ class ScaledQLLearner:
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       metrics["learner_steps"] = int(self._state.steps)
       self._logger.write(metrics)
+
+  def run(self, num_steps: Optional[int] = None):
+    """Calls step() num_steps times, or forever (as acme.core.Learner.run)."""
+    for _ in (range(num_steps) if num_steps is not None else
+              itertools.count()):
+      self.step()
 
   def get_variables(self, names: Sequence[str]) -> List[Any]:
     """'policy' -> online parameters, 'target' -> target parameters."""
