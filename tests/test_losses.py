@@ -1,7 +1,6 @@
 """Loss terms against independent computations: NumPy loops and rlax."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import rlax
