@@ -7,11 +7,15 @@ actions, 108k-frame episode cap unless shortened). Scores are reported raw and
 human-normalised, with mean, median and IQM over games.
 
 Parameters come from a variable source: the learner node of a running
-program, or a checkpoint (`CheckpointVariableSource`).
+program, or a checkpoint (`load_checkpoint`, `CheckpointVariableSource`);
+`evaluate_checkpoint` is what `launchers.evaluate` runs.
 """
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Sequence
+import json
+import os
+import tempfile
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
@@ -24,9 +28,18 @@ from acme.utils import signals
 import dm_env
 import jax
 import numpy as np
+import tensorflow_datasets as tfds
 
+from agents.scaled_ql import checkpointing
+from agents.scaled_ql import config as learner_config
+from agents.scaled_ql import update_step
+from atari_data import loader
+from builders import builder as builder_lib
+from builders import config as builder_config
 from environments import atari
 from environments import atari_scores
+from environments import games as games_lib
+from launchers import plots
 
 EnvironmentFactory = Callable[[str, int], dm_env.Environment]
 
@@ -155,3 +168,155 @@ class Evaluator:
           next_evaluation = steps + self._eval_every_steps
         else:
           lp.wait_for_stop(2.0)
+
+
+class CheckpointVariableSource:
+  """Serves the parameters of a checkpoint as a learner would."""
+
+  def __init__(self, params):
+    self._params = params
+
+  def get_variables(self, names: Sequence[str]) -> List[Any]:
+    return [self._params for _ in names]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedCheckpoint:
+  path: str
+  step: int
+  builder: builder_lib.ScaledQLBuilder
+  params: Any
+
+
+def load_checkpoint(path: str) -> LoadedCheckpoint:
+  """The builder and online parameters of checkpoint `path`.
+
+  Raises:
+    CheckpointMismatchError: a game's action set today differs from the one
+      the checkpoint was trained with (e.g. a full vs minimal action set).
+  """
+  description = checkpointing.read_description(path)
+  games = tuple(description['games'])
+  num_actions = tuple(description['num_actions'])
+  for game, trained in zip(games, num_actions):
+    available = len(games_lib.action_set(game))
+    if available != trained:
+      raise checkpointing.CheckpointMismatchError(
+          f'{path} was trained with {trained} actions for {game}, but the '
+          f'environment offers {available}: the action spaces do not match.')
+  config = learner_config.ScaledQLConfig(
+      network_size=description['network_size'],
+      feature_dim=description['feature_dim'],
+      num_atoms=description['num_atoms'], v_min=description['v_min'],
+      v_max=description['v_max'])
+  builder = builder_lib.ScaledQLBuilder(builder_config.ScaledQLBuilderConfig(
+      learner=config, games=games, num_actions=num_actions))
+  template = update_step.make_initial_state(
+      builder.make_networks(), config, jax.random.PRNGKey(0))
+  checkpointer = checkpointing.Checkpointer(os.path.dirname(path), description)
+  step, state = checkpointer.restore(template=template, path=path)
+  return LoadedCheckpoint(path, step, builder, state.params)
+
+
+def dataset_mean_scores(dataset: str, games: Sequence[str],
+                        checkpoints: str) -> Dict[str, float]:
+  """Mean game score of the selected checkpoints of a recorded dataset.
+
+  Uses the per-checkpoint statistics the recorder stores in the dataset's
+  metadata (complete episodes where there are any), weighted by episodes.
+  Games without such metadata (e.g. the published data) are left out.
+  """
+  scores = {}
+  for game in games:
+    directory = os.path.join(dataset, game)
+    if not os.path.isdir(directory):
+      continue
+    stats = tfds.builder_from_directory(directory).info.metadata.get('checkpoints')
+    if not stats:
+      continue
+    start, stop = loader.select_checkpoints(checkpoints, len(stats))
+    selected = stats[start:stop]
+    weights, values = [], []
+    for checkpoint in selected:
+      if checkpoint.get('mean_complete_game_score') is not None:
+        weights.append(checkpoint['num_complete_episodes'])
+        values.append(checkpoint['mean_complete_game_score'])
+      else:
+        weights.append(checkpoint['num_episodes'])
+        values.append(checkpoint['mean_game_score'])
+    scores[game] = float(np.average(values, weights=weights))
+  return scores
+
+
+def results_table(results: Mapping[str, GameEvaluation],
+                  dataset_scores: Mapping[str, float]) -> Dict[str, Any]:
+  rows = []
+  for game, result in results.items():
+    reference = atari_scores.reference_scores(game)
+    rows.append({
+        'game': game, 'episodes': len(result.episode_returns),
+        'mean_score': result.mean_return,
+        'human_normalized': result.human_normalized,
+        'data_mean_score': dataset_scores.get(game),
+        'random_score': reference.random, 'human_score': reference.human,
+    })
+  aggregates = atari_scores.aggregate(
+      {row['game']: row['human_normalized'] for row in rows})
+  return {'games': rows, 'human_normalized': aggregates}
+
+
+def format_table(table: Mapping[str, Any]) -> str:
+  """A Markdown table of per-game results and the aggregates."""
+  def number(value, digits=1):
+    return 'n/a' if value is None else f'{value:.{digits}f}'
+  lines = ['| game | episodes | mean score | data mean score | human-normalised |'
+           ' random | human |',
+           '|---|---:|---:|---:|---:|---:|---:|']
+  for row in table['games']:
+    lines.append(
+        f"| {row['game']} | {row['episodes']} | {number(row['mean_score'])} | "
+        f"{number(row['data_mean_score'])} | {number(row['human_normalized'], 3)} "
+        f"| {number(row['random_score'])} | {number(row['human_score'])} |")
+  aggregates = table['human_normalized']
+  lines.append('')
+  lines.append('human-normalised over games: ' + ', '.join(
+      f'{name} {value:.3f}' for name, value in aggregates.items()))
+  return '\n'.join(lines)
+
+
+def _write_atomically(path: str, text: str):
+  with tempfile.NamedTemporaryFile('w', dir=os.path.dirname(path),
+                                   delete=False) as f:
+    f.write(text)
+  os.replace(f.name, path)
+
+
+def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
+                        seed: int, dataset: Optional[str] = None,
+                        checkpoints: str = 'first 20%',
+                        workdir: Optional[str] = None) -> Dict[str, Any]:
+  """Plays, tabulates, writes results and plots; returns the table."""
+  loaded = load_checkpoint(path)
+  games = loaded.builder.config.games
+  logging.info('Evaluating %s (learner step %d) on %s, %d episodes each.',
+               path, loaded.step, list(games), episodes)
+  evaluator = Evaluator(
+      builder=loaded.builder,
+      variable_source=CheckpointVariableSource(loaded.params), games=games,
+      episodes_per_game=episodes,
+      environment_factory=make_evaluation_environment_factory(
+          max_episode_frames),
+      seed=seed)
+  dataset_scores = (dataset_mean_scores(dataset, games, checkpoints)
+                    if dataset else {})
+  table = results_table(evaluator.evaluate(loaded.step), dataset_scores)
+  table.update(checkpoint=path, learner_step=loaded.step,
+               max_episode_frames=max_episode_frames)
+  if workdir:
+    directory = os.path.join(workdir, 'evaluation')
+    os.makedirs(directory, exist_ok=True)
+    _write_atomically(os.path.join(directory, 'results.json'),
+                      json.dumps(table, indent=2))
+    _write_atomically(os.path.join(directory, 'results.md'), format_table(table))
+    table['plots'] = plots.plot_all(workdir, dataset_scores)
+  return table

@@ -64,8 +64,13 @@ class ProgressLogger(loggers.Logger):
 
 
 def make_csv_logger(workdir: str, label: str) -> loggers.Logger:
-  """Appends rows to <workdir>/logs/<label>/logs.csv."""
-  return loggers.CSVLogger(workdir, label=label, add_uid=False)
+  """Appends rows to <workdir>/logs/<label>/logs.csv, flushed at each row.
+
+  Rows are rare (evaluation rounds, or learner metrics throttled to one a
+  second), so flushing each one costs nothing and keeps the file current for
+  plots and for runs that are killed.
+  """
+  return loggers.CSVLogger(workdir, label=label, add_uid=False, flush_every=1)
 
 
 def make_csv_and_tensorboard_logger(workdir: str, label: str,

@@ -42,10 +42,7 @@ def plot_learner(workdir: str, output_path: str) -> Optional[str]:
     axis.set_title(metric)
     axis.set_xlabel('learner step')
     axis.grid(alpha=0.3)
-  figure.tight_layout()
-  figure.savefig(output_path, dpi=100)
-  plt.close(figure)
-  return output_path
+  return _save(figure, output_path)
 
 
 def plot_evaluation(workdir: str, output_path: str,
@@ -71,6 +68,10 @@ def plot_evaluation(workdir: str, output_path: str,
     axis.set_xlabel('learner step')
     axis.set_ylabel('mean game score')
     axis.grid(alpha=0.3)
+  return _save(figure, output_path)
+
+
+def _save(figure, output_path: str) -> str:
   figure.tight_layout()
   figure.savefig(output_path, dpi=100)
   plt.close(figure)

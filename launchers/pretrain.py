@@ -1,18 +1,9 @@
-r"""Multi-game offline pre-training of Scaled Q-Learning.
+r"""Multi-game offline pre-training of Scaled Q-Learning (command line).
 
-A Launchpad program with three groups:
-
-  counter    an Acme counter (learner steps, evaluation episodes)
-  learner    reads the RLDS loader, trains, checkpoints to --workdir, and
-             stops the program when --num_steps is reached
-  evaluator  plays every game with the learner's current parameters every
-             --eval_every_steps learner steps (raw and human-normalised
-             scores to <workdir>/logs/evaluator*)
-
-Reverb is not needed offline: evaluators pull parameters from the learner.
-Every node polls Launchpad's stop event, so the program ends with exit status
-0 when training is done, on Ctrl-C and on SIGTERM. A run restarted with the
-same --workdir resumes from its latest checkpoint.
+Runs the program of launchers/pretraining.py (counter, learner, evaluator)
+under Launchpad, or in one process with --single_process. It stops by itself
+at --num_steps with exit status 0, and cleanly on Ctrl-C / SIGTERM; the same
+command with the same --workdir resumes from the latest checkpoint.
 
   python -m launchers.pretrain --games=Pong,Breakout \
       --dataset=/data/rlds --checkpoints='first 20%' \
@@ -20,20 +11,16 @@ same --workdir resumes from its latest checkpoint.
   python -m launchers.pretrain ... --single_process   # debugging, no Launchpad
 """
 
-import signal
-import threading
-
 from absl import app
 from absl import flags
-from absl import logging
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-from acme.utils import counting
 import launchpad as lp
 
 from agents.scaled_ql import config as learner_config
 from launchers import experiment as experiment_lib
+from launchers import pretraining
 
 _GAMES = flags.DEFINE_list('games', ['Pong', 'Breakout'], 'Games to pre-train on.')
 _DATASET = flags.DEFINE_string(
@@ -96,68 +83,15 @@ def experiment_from_flags() -> experiment_lib.PretrainExperiment:
       eval_max_episode_frames=_EVAL_MAX_FRAMES.value, seed=_SEED.value)
 
 
-def _learner_node(experiment: experiment_lib.PretrainExperiment, counter):
-  return experiment.make_learner_runner(counter)
-
-
-def _evaluator_node(experiment: experiment_lib.PretrainExperiment, learner,
-                    counter):
-  return experiment.make_evaluator(variable_source=learner, counter=counter)
-
-
-def make_program(experiment: experiment_lib.PretrainExperiment) -> lp.Program:
-  """The pre-training program: counter, learner, evaluator."""
-  program = lp.Program('scaled_ql_pretrain')
-  with program.group('counter'):
-    counter = program.add_node(lp.CourierNode(counting.Counter))
-  with program.group('learner'):
-    learner = program.add_node(
-        lp.CourierNode(_learner_node, experiment, counter))
-  with program.group('evaluator'):
-    program.add_node(
-        lp.CourierNode(_evaluator_node, experiment, learner, counter))
-  return program
-
-
-def run_single_process(experiment: experiment_lib.PretrainExperiment):
-  """Trains and evaluates in this process; SIGTERM/Ctrl-C stop it cleanly.
-
-  Returns the last evaluation round's results.
-  """
-  stop_requested = threading.Event()
-
-  def request_stop(signum, frame):
-    del frame
-    logging.info('Signal %d: stopping after the current learner step.', signum)
-    stop_requested.set()
-
-  previous = {sig: signal.signal(sig, request_stop)
-              for sig in (signal.SIGINT, signal.SIGTERM)}
-  try:
-    runner = experiment.make_learner_runner()
-    evaluator = experiment.make_evaluator(variable_source=runner)
-    results = None
-    while not stop_requested.is_set():
-      results = evaluator.evaluate(runner.completed_steps())
-      if runner.finished():
-        break
-      runner.train(should_stop=stop_requested.is_set,
-                   max_steps=experiment.eval_every_steps)
-    return results
-  finally:
-    for sig, handler in previous.items():
-      signal.signal(sig, handler)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   experiment = experiment_from_flags()
   experiment.validate()
   if _SINGLE_PROCESS.value:
-    run_single_process(experiment)
+    pretraining.run_single_process(experiment)
     return
-  lp.launch(make_program(experiment), terminal='current_terminal',
+  lp.launch(pretraining.make_program(experiment), terminal='current_terminal',
             serialize_py_nodes=False)
 
 

@@ -1,6 +1,7 @@
 """Offline pre-training: the Launchpad program, resume, stop, bad input."""
 
 import csv
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,22 +13,11 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
-from agents.scaled_ql import config as learner_config
-from launchers import experiment as experiment_lib
-from launchers import pretrain
+from launchers import pretraining
+from tests_support import TINY_LEARNER
+from tests_support import tiny_experiment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_LEARNER = learner_config.ScaledQLConfig(
-    network_size='nature_dqn', feature_dim=32, num_atoms=11, batch_size=8)
-
-
-def _experiment(dataset, workdir, **overrides):
-  settings = dict(games=('Pong', 'Breakout'), dataset=dataset,
-                  checkpoints='all', learner=TINY_LEARNER, num_steps=20,
-                  workdir=str(workdir), checkpoint_every_steps=10,
-                  eval_every_steps=10, eval_max_episode_frames=400)
-  settings.update(overrides)
-  return experiment_lib.PretrainExperiment(**settings)
 
 
 def _pretrain_command(dataset, workdir, *flags):
@@ -91,13 +81,13 @@ def _checkpoint_steps_or_none(workdir):
 
 def test_restarted_run_resumes_step_count_and_optimiser_state(
     tiny_atari_dataset, tmp_path):
-  first = _experiment(tiny_atari_dataset, tmp_path, num_steps=12)
+  first = tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=12)
   runner = first.make_learner_runner()
   runner.train(should_stop=lambda: False)
   assert runner.completed_steps() == 12
   saved = jax.device_get(runner.learner.save())
 
-  resumed = _experiment(tiny_atari_dataset, tmp_path, num_steps=20)
+  resumed = tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=20)
   resumed.validate()
   runner = resumed.make_learner_runner()
   assert runner.completed_steps() == 12
@@ -112,8 +102,8 @@ def test_restarted_run_resumes_step_count_and_optimiser_state(
 
 
 def test_single_process_mode_trains_and_evaluates(tiny_atari_dataset, tmp_path):
-  results = pretrain.run_single_process(
-      _experiment(tiny_atari_dataset, tmp_path, num_steps=20))
+  results = pretraining.run_single_process(
+      tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=20))
   assert set(results) == {'Pong', 'Breakout'}
   assert _checkpoint_steps(str(tmp_path))[-1] == 20
   rounds = _csv_rows(str(tmp_path), 'evaluator_aggregate')
@@ -122,15 +112,15 @@ def test_single_process_mode_trains_and_evaluates(tiny_atari_dataset, tmp_path):
 
 def test_checkpoint_of_another_game_set_is_refused_before_training(
     tiny_atari_dataset, tmp_path):
-  runner = _experiment(tiny_atari_dataset, tmp_path, num_steps=2).make_learner_runner()
+  runner = tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=2).make_learner_runner()
   runner.train(should_stop=lambda: False)
-  swapped = _experiment(tiny_atari_dataset, tmp_path, games=('Breakout', 'Pong'))
+  swapped = tiny_experiment(tiny_atari_dataset, tmp_path, games=('Breakout', 'Pong'))
   with pytest.raises(checkpointing.CheckpointMismatchError,
                      match=r"games: checkpoint has \['Pong', 'Breakout'\], this "
                            r"run has \['Breakout', 'Pong'\]"):
     swapped.validate()
-  bigger = _experiment(tiny_atari_dataset, tmp_path, learner=learner_config.ScaledQLConfig(
-      network_size='resnet_tiny', feature_dim=32, num_atoms=11, batch_size=8))
+  bigger = tiny_experiment(tiny_atari_dataset, tmp_path, learner=dataclasses.replace(
+      TINY_LEARNER, network_size='resnet_tiny'))
   with pytest.raises(checkpointing.CheckpointMismatchError,
                      match="network_size: checkpoint has 'nature_dqn'"):
     bigger.validate()
@@ -138,14 +128,27 @@ def test_checkpoint_of_another_game_set_is_refused_before_training(
 
 def test_missing_dataset_is_a_clear_error(tmp_path):
   with pytest.raises(Exception, match='does not exist|not found|No such'):
-    _experiment(str(tmp_path / 'no_such_dataset'), tmp_path / 'work').validate()
+    tiny_experiment(str(tmp_path / 'no_such_dataset'), tmp_path / 'work').validate()
 
 
 def test_unknown_game_is_a_clear_error(tiny_atari_dataset, tmp_path):
   with pytest.raises(ValueError, match="Unknown Atari game 'Pongg'.*Did you mean"):
-    _experiment(tiny_atari_dataset, tmp_path, games=('Pongg',))
+    tiny_experiment(tiny_atari_dataset, tmp_path, games=('Pongg',))
 
 
 def test_game_absent_from_the_dataset_is_a_clear_error(tiny_atari_dataset, tmp_path):
   with pytest.raises(Exception, match='Freeway'):
-    _experiment(tiny_atari_dataset, tmp_path, games=('Pong', 'Freeway')).validate()
+    tiny_experiment(tiny_atari_dataset, tmp_path, games=('Pong', 'Freeway')).validate()
+
+
+def test_builder_runs_in_acme_offline_distributed_layout(tiny_atari_dataset,
+                                                         tmp_path):
+  """Acme's own program (StepsLimiter, CheckpointingRunner) with our builder."""
+  process = subprocess.run(
+      [sys.executable, os.path.join('tests', 'programs', 'acme_offline_layout.py'),
+       tiny_atari_dataset, str(tmp_path), '100'],
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+  output = process.stdout + process.stderr
+  assert process.returncode == 0, output[-5000:]
+  assert 'Killing entire runtime' not in output
+  assert 'StepsLimiter: Max steps of 100 was reached, terminating' in output

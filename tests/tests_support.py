@@ -1,0 +1,18 @@
+"""Helpers shared by the test modules (not tests themselves)."""
+
+from agents.scaled_ql import config as learner_config
+from launchers import experiment as experiment_lib
+
+# A network small enough for CPU tests: Nature-DQN torso, 32 features, 11 atoms.
+TINY_LEARNER = learner_config.ScaledQLConfig(
+    network_size='nature_dqn', feature_dim=32, num_atoms=11, batch_size=8)
+
+
+def tiny_experiment(dataset, workdir, **overrides):
+  """Pong + Breakout pre-training on `dataset` with the tiny network."""
+  settings = dict(games=('Pong', 'Breakout'), dataset=dataset,
+                  checkpoints='all', learner=TINY_LEARNER, num_steps=20,
+                  workdir=str(workdir), checkpoint_every_steps=10,
+                  eval_every_steps=10, eval_max_episode_frames=400)
+  settings.update(overrides)
+  return experiment_lib.PretrainExperiment(**settings)
