@@ -14,6 +14,9 @@ device allocator's peak where it reports one, e.g. GPU; else the process'
 peak RSS) and XLA's own estimate (arguments + temporaries); and model FLOP
 utilisation against --peak-tflops when given.
 
+The default CPU grid took 30 minutes on 2 shared cores, most of it compiling
+resnet50 and resnet101 (up to 10 minutes each); pass --sizes to skip them.
+
 Imports only JAX, Haiku, Optax, chex, NumPy and the standard library, so it
 runs on a machine without TensorFlow, Reverb, Launchpad or Acme.
 """
