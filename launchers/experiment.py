@@ -38,7 +38,6 @@ class PretrainExperiment:
     games: games to pre-train on (either spelling); head order.
     dataset: where the RLDS data are: a directory written by
       launchers.make_dataset, or a TFDS name (see atari_data.loader).
-    data_dir: TFDS data dir for TFDS names.
     checkpoints: which behaviour checkpoints of the data to train on, e.g.
       'first 20%' (the paper's sub-optimal set), 'all' or '0:5'.
     learner: the learner's hyperparameters.
@@ -51,6 +50,10 @@ class PretrainExperiment:
     eval_max_episode_frames: episode cap of evaluation games (108,000 is the
       standard protocol; shorter caps make CPU demos affordable).
     seed: seeds parameters, data order and evaluation.
+    data_dir: TFDS data dir for TFDS names.
+    episode_pool_size: decoded episodes per game that batches mix (see
+      atari_data.loader.LoaderConfig; more means less correlated batches
+      and more memory).
   """
   games: Tuple[str, ...]
   dataset: str
@@ -64,6 +67,7 @@ class PretrainExperiment:
   eval_max_episode_frames: int = 108_000
   seed: int = 0
   data_dir: Optional[str] = None
+  episode_pool_size: int = 8
 
   def __post_init__(self):
     # Normalise names (and fail early on unknown games) before anything runs.
@@ -113,7 +117,7 @@ class PretrainExperiment:
         games=self.games, source=self.dataset, data_dir=self.data_dir,
         checkpoints=self.checkpoints, n_step=self.learner.n_step,
         discount=self.learner.discount, batch_size=self.learner.batch_size,
-        seed=self.seed)
+        seed=self.seed, episode_pool_size=self.episode_pool_size)
 
   def make_dataset_iterator(self) -> Iterator[agent_types.MultiGameTransition]:
     return loader.make_multigame_iterator(self.loader_config())

@@ -10,7 +10,7 @@ matplotlib.use('Agg')  # Files only; no display is needed or assumed.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
 _LEARNER_METRICS = ('td_loss', 'cql_loss', 'dr3_loss', 'q_mean', 'grad_norm',
-                    'feature_norm')
+                    'feature_norm', 'feature_cosine')
 
 
 def read_log(workdir: str, label: str) -> List[Dict[str, str]]:

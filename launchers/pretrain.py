@@ -59,6 +59,10 @@ _EVAL_MAX_FRAMES = flags.DEFINE_integer(
     'eval_max_episode_frames', 108_000,
     'Evaluation episode cap in emulator frames (108,000 = the standard 30 min).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Random seed.')
+_EPISODE_POOL = flags.DEFINE_integer(
+    'episode_pool_size', 8,
+    'Decoded episodes per game that batches mix (memory ~ games x pool x '
+    'episode length x 35 KB).')
 _SINGLE_PROCESS = flags.DEFINE_bool(
     'single_process', False,
     'Run learner and evaluation in this process, without Launchpad (debugging).')
@@ -80,7 +84,8 @@ def experiment_from_flags() -> experiment_lib.PretrainExperiment:
       num_steps=_NUM_STEPS.value, workdir=_WORKDIR.value,
       checkpoint_every_steps=_CHECKPOINT_EVERY.value,
       eval_every_steps=_EVAL_EVERY.value, eval_episodes=_EVAL_EPISODES.value,
-      eval_max_episode_frames=_EVAL_MAX_FRAMES.value, seed=_SEED.value)
+      eval_max_episode_frames=_EVAL_MAX_FRAMES.value, seed=_SEED.value,
+      episode_pool_size=_EPISODE_POOL.value)
 
 
 def main(argv):

@@ -75,7 +75,7 @@ def test_fixed_batch_is_fitted():
   td = [r["td_loss"] for r in logger.records]
   assert logger.records[-1]["learner_steps"] == 200
   assert td[-1] < 0.2 * td[0] and td[-1] < np.log(2), (td[0], td[-1])
-  expected_keys = {"total_loss", "td_loss", "cql_loss", "dr3_loss", "q_mean",
+  expected_keys = {"total_loss", "td_loss", "cql_loss", "dr3_loss", "feature_cosine", "q_mean",
                    "q_max", "feature_norm", "grad_norm", "learner_steps"}
   assert set(logger.records[-1]) == expected_keys
   assert all(np.isfinite(v) for v in logger.records[-1].values())

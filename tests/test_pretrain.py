@@ -37,10 +37,12 @@ def _csv_rows(workdir, label):
     return list(csv.DictReader(f))
 
 
+@pytest.mark.parametrize('launch_type', ['local_mt', 'local_mp'])
 def test_launchpad_program_trains_evaluates_and_stops_by_itself(
-    tiny_atari_dataset, tmp_path):
+    launch_type, tiny_atari_dataset, tmp_path):
   process = subprocess.run(
-      _pretrain_command(tiny_atari_dataset, tmp_path, '--lp_launch_type=local_mt',
+      _pretrain_command(tiny_atari_dataset, tmp_path,
+                        f'--lp_launch_type={launch_type}',
                         '--num_steps=300', '--checkpoint_every_steps=100',
                         '--eval_every_steps=100'),
       capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)

@@ -77,7 +77,8 @@ def make_update_step(network: MultiGameQNetwork,
 
   Metrics: total_loss, td_loss, cql_loss, dr3_loss (unweighted batch means),
   q_mean, q_max (expected Q over valid actions at s_tm1), feature_norm (mean
-  norm of the s_tm1 features before normalisation), grad_norm (global norm
+  norm of the s_tm1 features before normalisation), feature_cosine (mean
+  cosine similarity of the s_tm1 and s_t features), grad_norm (global norm
   before clipping).
   """
   optimizer = make_optimizer(config)
@@ -102,6 +103,10 @@ def make_update_step(network: MultiGameQNetwork,
         cql_alpha=config.cql_alpha,
         dr3_coefficient=config.dr3_coefficient)
     metrics["feature_norm"] = jnp.mean(feature_norm[:batch_size])
+    # Cosine similarity of consecutive states' features: near 1 means the
+    # representation has collapsed onto one direction for every state.
+    metrics["feature_cosine"] = jnp.mean(
+        jnp.sum(features_tm1 * features_t, axis=-1))
     return loss, metrics
 
   def update(state: TrainingState,
