@@ -1,8 +1,7 @@
 """Evaluation of the multi-game agent on the real Atari games.
 
 The evaluator plays each game with the agent's evaluation policy (the game's
-own head, epsilon 0.001) through Acme's `EnvironmentLoop` and an actor made by
-the builder, scoring raw game points under the DQN Replay protocol (sticky
+own head, epsilon 0.001) through an Acme actor made by the builder, scoring raw game points under the DQN Replay protocol (sticky
 actions, 108k-frame episode cap unless shortened). Scores are reported raw and
 human-normalised, with mean, median and IQM over games.
 
@@ -15,16 +14,15 @@ import dataclasses
 import json
 import os
 import tempfile
+import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
 from absl import logging
-import acme
 from acme import core
 from acme.utils import counting
 from acme.utils import loggers
-from acme.utils import signals
 import dm_env
 import jax
 import numpy as np
@@ -111,21 +109,28 @@ class Evaluator:
     self._networks = builder.make_networks()
     self._rounds = 0
 
-  def evaluate(self, learner_steps: int = 0) -> Dict[str, GameEvaluation]:
-    """One round: `episodes_per_game` episodes of every game."""
+  def evaluate(self, learner_steps: int = 0,
+               should_stop: Callable[[], bool] = lambda: False
+               ) -> Optional[Dict[str, GameEvaluation]]:
+    """One round: `episodes_per_game` episodes of every game.
+
+    Returns None, logging nothing, if `should_stop()` turns true during the
+    round (it is polled at every environment step).
+    """
     results = {}
     for game_number, game in enumerate(self._games):
       seed = self._seed + 1000 * self._rounds + game_number
+      environment = self._environment_factory(game, seed)
       actor = self._builder.make_actor(
           jax.random.PRNGKey(seed),
           self._builder.make_policy(self._networks, game, evaluation=True),
           adder=None, variable_source=self._variable_source)
-      loop = acme.EnvironmentLoop(
-          self._environment_factory(game, seed), actor,
-          counter=counting.Counter(self._counter, prefix='evaluator'),
-          should_update=False, logger=loggers.NoOpLogger())
-      returns = [float(loop.run_episode()['episode_return'])
-                 for _ in range(self._episodes_per_game)]
+      returns = []
+      for _ in range(self._episodes_per_game):
+        episode_return = play_episode(environment, actor, should_stop)
+        if episode_return is None:
+          return None
+        returns.append(episode_return)
       results[game] = GameEvaluation(game, returns)
       logging.info('evaluation at learner step %d: %s mean return %.1f over %d '
                    'episodes (human-normalised %.3f)', learner_steps, game,
@@ -139,6 +144,9 @@ class Evaluator:
             'episodes': len(returns),
             'human_normalized': results[game].human_normalized})
     self._rounds += 1
+    if self._counter is not None and not should_stop():
+      self._counter.increment(
+          evaluator_episodes=len(self._games) * self._episodes_per_game)
     if self._aggregate_logger is not None:
       aggregates = atari_scores.aggregate(
           {game: result.human_normalized for game, result in results.items()})
@@ -154,20 +162,39 @@ class Evaluator:
   def run(self):
     """Launchpad entry point: evaluates every `eval_every_steps` until stop.
 
-    Acme's runtime terminator raises SystemExit in this thread when the
-    program stops, also in the middle of an episode: the environment and the
-    policy return to Python every step, so the node always ends in time.
+    Polls the stop event at every environment step and makes no remote call
+    once it is set (see launchers/program_stop.py).
     """
-    import launchpad as lp  # Only Launchpad programs call run().
+    # Only Launchpad programs call run().
+    from launchers import program_stop  # pylint: disable=g-import-not-at-top
     next_evaluation = 0
-    with signals.runtime_terminator():
-      while not lp.wait_for_stop(0):
-        steps = self._counter.get_counts().get('learner_steps', 0)
-        if steps >= next_evaluation:
-          self.evaluate(steps)
-          next_evaluation = steps + self._eval_every_steps
-        else:
-          lp.wait_for_stop(2.0)
+    while not program_stop.stop_requested():
+      steps = self._counter.get_counts().get('learner_steps', 0)
+      if steps >= next_evaluation:
+        self.evaluate(steps, should_stop=program_stop.stop_requested)
+        next_evaluation = steps + self._eval_every_steps
+      else:
+        time.sleep(1.0)
+
+
+def play_episode(environment: dm_env.Environment, actor: core.Actor,
+                 should_stop: Callable[[], bool]) -> Optional[float]:
+  """The raw score of one episode, or None if `should_stop()` turns true.
+
+  Acme's EnvironmentLoop.run_episode without its counter and with a stop
+  check before every action (the first action fetches the parameters).
+  """
+  timestep = environment.reset()
+  actor.observe_first(timestep)
+  episode_return = 0.0
+  while not timestep.last():
+    if should_stop():
+      return None
+    action = actor.select_action(timestep.observation)
+    timestep = environment.step(action)
+    actor.observe(action, next_timestep=timestep)
+    episode_return += float(timestep.reward)
+  return episode_return
 
 
 class CheckpointVariableSource:

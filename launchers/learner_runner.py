@@ -91,13 +91,16 @@ class LearnerRunner:
     return taken
 
   def run(self):
-    """Launchpad entry point: trains to the budget, then stops the program."""
-    import launchpad as lp  # Only Launchpad programs call run().
-    self.train(should_stop=lambda: lp.wait_for_stop(0))
+    """Launchpad entry point: trains to the budget, then stops the program.
+
+    Returns only after the program's stop plus a grace period, serving the
+    evaluators' parameter requests until then (see program_stop).
+    """
+    # Only Launchpad programs call run().
+    import launchpad as lp  # pylint: disable=g-import-not-at-top
+    from launchers import program_stop  # pylint: disable=g-import-not-at-top
+    self.train(should_stop=program_stop.stop_requested)
     if self.finished():
       logging.info('Learner reached %d steps; stopping the program.', self._steps)
       lp.stop()
-      # Keep serving the evaluators until the stop reaches every node, so
-      # none of them sees this node disappear while the program still runs.
-      while not lp.wait_for_stop(1.0):
-        pass
+    program_stop.serve_until_stopped()

@@ -9,9 +9,8 @@
              eval_every_steps learner steps
 
 Reverb is not needed offline: evaluators pull parameters from the learner.
-Every node polls Launchpad's stop event (or runs under Acme's runtime
-terminator), so the program ends with exit status 0 when training is done,
-on Ctrl-C and on SIGTERM. `run_single_process` does the same work in one
+Nodes stop as launchers/program_stop.py describes, so the program ends with
+exit status 0 when training is done, on Ctrl-C and on SIGTERM. `run_single_process` does the same work in one
 process, without Launchpad, for debugging.
 """
 
@@ -22,10 +21,10 @@ from absl import logging
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-from acme.utils import counting
 import launchpad as lp
 
 from launchers import experiment as experiment_lib
+from launchers import program_stop
 
 
 def _learner_node(experiment: experiment_lib.PretrainExperiment, counter):
@@ -41,7 +40,7 @@ def make_program(experiment: experiment_lib.PretrainExperiment) -> lp.Program:
   """The pre-training program: counter, learner, evaluator."""
   program = lp.Program('scaled_ql_pretrain')
   with program.group('counter'):
-    counter = program.add_node(lp.CourierNode(counting.Counter))
+    counter = program.add_node(lp.CourierNode(program_stop.CounterNode))
   with program.group('learner'):
     learner = program.add_node(
         lp.CourierNode(_learner_node, experiment, counter))
@@ -52,15 +51,16 @@ def make_program(experiment: experiment_lib.PretrainExperiment) -> lp.Program:
 
 
 def run_single_process(experiment: experiment_lib.PretrainExperiment):
-  """Trains and evaluates in this process; SIGTERM/Ctrl-C stop it cleanly.
+  """Trains and evaluates in this process; SIGTERM/Ctrl-C stop it cleanly
+  (after the current learner step or environment step).
 
-  Returns the last evaluation round's results.
+  Returns the last complete evaluation round's results.
   """
   stop_requested = threading.Event()
 
   def request_stop(signum, frame):
     del frame
-    logging.info('Signal %d: stopping after the current learner step.', signum)
+    logging.info('Signal %d: stopping.', signum)
     stop_requested.set()
 
   previous = {sig: signal.signal(sig, request_stop)
@@ -70,7 +70,8 @@ def run_single_process(experiment: experiment_lib.PretrainExperiment):
     evaluator = experiment.make_evaluator(variable_source=runner)
     results = None
     while not stop_requested.is_set():
-      results = evaluator.evaluate(runner.completed_steps())
+      results = evaluator.evaluate(runner.completed_steps(),
+                                   should_stop=stop_requested.is_set) or results
       if runner.finished():
         break
       runner.train(should_stop=stop_requested.is_set,
