@@ -112,8 +112,7 @@ def main(argv):
   pretrain(dataset_dir, workdir)
   timings['pretrain'] = time.time() - start
   start = time.time()
-  latest = checkpointing.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), {}).latest()
+  latest = checkpointing.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
   table = evaluation.evaluate_checkpoint(
       latest[1], _EVAL_EPISODES.value, _EVAL_MAX_FRAMES.value, seed=12345,
       dataset=dataset_dir, checkpoints='all', workdir=workdir)

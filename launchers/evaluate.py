@@ -42,8 +42,8 @@ def main(argv):
   if path is None:
     if not _WORKDIR.value:
       raise app.UsageError('Give --workdir or --checkpoint.')
-    latest = checkpointing.Checkpointer(
-        os.path.join(_WORKDIR.value, 'checkpoints'), {}).latest()
+    latest = checkpointing.latest_checkpoint(
+        os.path.join(_WORKDIR.value, 'checkpoints'))
     if latest is None:
       raise app.UsageError(f'No checkpoint in {_WORKDIR.value}/checkpoints.')
     path = latest[1]

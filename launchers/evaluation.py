@@ -13,7 +13,6 @@ program, or a checkpoint (`load_checkpoint`, `CheckpointVariableSource`);
 import dataclasses
 import json
 import os
-import tempfile
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
@@ -37,6 +36,7 @@ from builders import config as builder_config
 from environments import atari
 from environments import atari_scores
 from environments import games as games_lib
+from launchers import atomic_files
 from launchers import plots
 
 EnvironmentFactory = Callable[[str, int], dm_env.Environment]
@@ -311,13 +311,6 @@ def format_table(table: Mapping[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def _write_atomically(path: str, text: str):
-  with tempfile.NamedTemporaryFile('w', dir=os.path.dirname(path),
-                                   delete=False) as f:
-    f.write(text)
-  os.replace(f.name, path)
-
-
 def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
                         seed: int, dataset: Optional[str] = None,
                         checkpoints: str = 'first 20%',
@@ -342,8 +335,9 @@ def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
   if workdir:
     directory = os.path.join(workdir, 'evaluation')
     os.makedirs(directory, exist_ok=True)
-    _write_atomically(os.path.join(directory, 'results.json'),
-                      json.dumps(table, indent=2))
-    _write_atomically(os.path.join(directory, 'results.md'), format_table(table))
+    atomic_files.write_text_atomically(os.path.join(directory, 'results.json'),
+                                       json.dumps(table, indent=2))
+    atomic_files.write_text_atomically(os.path.join(directory, 'results.md'),
+                                       format_table(table))
     table['plots'] = plots.plot_all(workdir, dataset_scores)
   return table

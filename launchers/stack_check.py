@@ -19,8 +19,7 @@ Launchpad's grace period:
 
 import json
 import os
-import tempfile
-from typing import Any, Dict, List
+from typing import Dict, List
 
 from absl import app
 from absl import flags
@@ -29,6 +28,8 @@ import launchpad as lp
 import numpy as np
 import reverb
 import tensorflow as tf
+
+from launchers import atomic_files
 
 _NUM_ITEMS = flags.DEFINE_integer('num_items', 200, 'Items to send through Reverb.')
 _REPORT = flags.DEFINE_string(
@@ -58,17 +59,6 @@ def make_tables(num_items: int) -> List[reverb.Table]:
   }
   # max_size >= num_items: the producer's inserts never block on a full queue.
   return [reverb.Table.queue(TABLE, max_size=num_items, signature=signature)]
-
-
-def write_json_atomically(path: str, content: Dict[str, Any]) -> None:
-  """Writes `content` so that readers see either nothing or the whole file."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  with tempfile.NamedTemporaryFile(
-      'w', dir=directory, prefix='.tmp-', delete=False) as f:
-    json.dump(content, f, indent=2)
-    temporary = f.name
-  os.replace(temporary, path)
 
 
 class Producer:
@@ -130,7 +120,8 @@ class Consumer:
     }
     logging.info('Consumer report: %s', report)
     if self._report_path:
-      write_json_atomically(self._report_path, report)
+      atomic_files.write_text_atomically(self._report_path,
+                                         json.dumps(report, indent=2))
     lp.stop()
 
 

@@ -71,7 +71,7 @@ def test_checkpoint_trained_with_another_action_space_is_refused(
     tiny_atari_dataset, tmp_path):
   experiment = tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=1)
   experiment.make_learner_runner().train(should_stop=lambda: False)
-  path = checkpointing.Checkpointer(experiment.checkpoint_dir, {}).latest()[1]
+  path = checkpointing.latest_checkpoint(experiment.checkpoint_dir)[1]
   # Rewrite the description as if Pong had been trained with all 18 actions.
   with np.load(path) as data:
     arrays = dict(data)

@@ -28,8 +28,8 @@ def _pretrain_command(dataset, workdir, *flags):
 
 
 def _checkpoint_steps(workdir):
-  return [step for step, _ in checkpointing.Checkpointer(
-      os.path.join(workdir, 'checkpoints'), {}).checkpoints()]
+  return [step for step, _ in checkpointing.list_checkpoints(
+      os.path.join(workdir, 'checkpoints'))]
 
 
 def _csv_rows(workdir, label):
@@ -65,7 +65,7 @@ def test_sigterm_stops_the_program_cleanly_with_a_final_checkpoint(
                         '--eval_every_steps=1000000'),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
   deadline = time.time() + 300
-  while not _checkpoint_steps_or_none(str(tmp_path)) and time.time() < deadline:
+  while not _checkpoint_steps(str(tmp_path)) and time.time() < deadline:
     time.sleep(0.5)
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=120)
@@ -74,11 +74,6 @@ def test_sigterm_stops_the_program_cleanly_with_a_final_checkpoint(
   steps = _checkpoint_steps(str(tmp_path))
   assert steps[-1] >= 20
   assert f'Checkpoint at learner step {steps[-1]}' in output
-
-
-def _checkpoint_steps_or_none(workdir):
-  directory = os.path.join(workdir, 'checkpoints')
-  return os.path.isdir(directory) and _checkpoint_steps(workdir)
 
 
 def test_restarted_run_resumes_step_count_and_optimiser_state(

@@ -41,6 +41,27 @@ def _header(path: str, data) -> Dict[str, Any]:
   return json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
 
 
+def list_checkpoints(directory: str) -> List[Tuple[int, str]]:
+  """(step, path) of every complete checkpoint in `directory`, oldest first.
+
+  An absent directory has none.
+  """
+  if not os.path.isdir(directory):
+    return []
+  found = []
+  for name in os.listdir(directory):
+    match = _FILE_PATTERN.match(name)
+    if match:
+      found.append((int(match.group(1)), os.path.join(directory, name)))
+  return sorted(found)
+
+
+def latest_checkpoint(directory: str) -> Optional[Tuple[int, str]]:
+  """(step, path) of the newest checkpoint in `directory`, or None."""
+  checkpoints = list_checkpoints(directory)
+  return checkpoints[-1] if checkpoints else None
+
+
 def read_description(path: str) -> Dict[str, Any]:
   """The description of the run that wrote checkpoint `path` (no arrays read).
 
@@ -77,16 +98,10 @@ class Checkpointer:
 
   def checkpoints(self) -> List[Tuple[int, str]]:
     """(step, path) of every complete checkpoint, oldest first."""
-    found = []
-    for name in os.listdir(self._directory):
-      match = _FILE_PATTERN.match(name)
-      if match:
-        found.append((int(match.group(1)), os.path.join(self._directory, name)))
-    return sorted(found)
+    return list_checkpoints(self._directory)
 
   def latest(self) -> Optional[Tuple[int, str]]:
-    checkpoints = self.checkpoints()
-    return checkpoints[-1] if checkpoints else None
+    return latest_checkpoint(self._directory)
 
   def save(self, step: int, state: Any) -> str:
     """Writes `state` (any pytree of arrays) as the checkpoint of `step`."""
