@@ -5,7 +5,6 @@ CheckpointingRunner, evaluator); this script only supplies the factories.
 Usage: python tests/programs/acme_offline_layout.py DATASET WORKDIR STEPS
 """
 
-import sys
 
 import builders  # noqa: F401  (compat shim before acme)
 
