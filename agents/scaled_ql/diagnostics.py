@@ -1,0 +1,89 @@
+"""Representation and policy diagnostics of a multi-game Q-network.
+
+A Q-network can fit its offline data's average action values long before it
+tells the states of a game apart. Then its greedy policy is nearly one action
+everywhere and its scores are those of a constant-action policy. These
+numbers, measured on a batch of dataset states, show which case a checkpoint
+is in:
+
+  within_game_cosine   mean cosine similarity of the shared features of two
+                       different random states of the same game. Near 1: the
+                       torso maps the game's states to nearly one point.
+  greedy_action_share  fraction of states whose greedy action is the game's
+                       most common greedy action (1.0: a constant policy).
+  q_state_std          standard deviation of Q(s, a) over states, averaged
+                       over actions: how much the values depend on the state.
+  action_gap           mean over states of max_a Q(s, a) - mean_a Q(s, a).
+  data_action_advantage  mean over states of Q(s, a_data) - mean_a Q(s, a):
+                       how much the network prefers the data's actions (CQL
+                       pushes it up).
+
+Pure NumPy/JAX: nothing here imports acme, TensorFlow, Reverb or Launchpad.
+"""
+
+from typing import Any, Dict, Sequence
+
+import jax
+import numpy as np
+
+from agents.scaled_ql.types import MultiGameTransition
+from networks.multi_game import MultiGameQNetwork
+
+
+def _mean_random_pair_cosine(features: np.ndarray,
+                             rng: np.random.Generator) -> float:
+  """Mean cosine of each row with another random row (never itself)."""
+  count = len(features)
+  if count < 2:
+    return float('nan')
+  # A shift in [1, count) guarantees a different row for every row.
+  partner = (np.arange(count) + rng.integers(1, count, size=count)) % count
+  unit = features / np.maximum(
+      np.linalg.norm(features, axis=-1, keepdims=True), 1e-12)
+  return float(np.mean(np.sum(unit * unit[partner], axis=-1)))
+
+
+def representation_diagnostics(
+    network: MultiGameQNetwork, params: Any, batch: MultiGameTransition,
+    games: Sequence[str], seed: int = 0) -> Dict[str, Dict[str, Any]]:
+  """The diagnostics above, per game, on the s_tm1 states of `batch`.
+
+  Args:
+    network: the multi-game Q-network.
+    params: its parameters.
+    batch: dataset transitions (only observation, action and game_id used).
+    games: game names in game_id order.
+    seed: seeds the random pairing of states.
+
+  Returns:
+    {game: {'num_states', 'within_game_cosine', 'greedy_action_share',
+    'greedy_action_histogram', 'q_state_std', 'action_gap',
+    'data_action_advantage'}} for every game with states in the batch.
+  """
+  output = jax.device_get(
+      jax.jit(network.apply)(params, batch.observation, batch.game_id))
+  rng = np.random.default_rng(seed)
+  game_ids = np.asarray(batch.game_id)
+  actions = np.asarray(batch.action)
+  results = {}
+  for game_id, game in enumerate(games):
+    rows = game_ids == game_id
+    if not rows.any():
+      continue
+    num_actions = network.num_actions[game_id]
+    q_values = np.asarray(output.q_values)[rows][:, :num_actions]
+    mean_q = q_values.mean(axis=1)
+    greedy = q_values.argmax(axis=1)
+    histogram = np.bincount(greedy, minlength=num_actions)
+    data_q = q_values[np.arange(len(q_values)), actions[rows]]
+    results[game] = {
+        'num_states': int(rows.sum()),
+        'within_game_cosine': _mean_random_pair_cosine(
+            np.asarray(output.features)[rows], rng),
+        'greedy_action_share': float(histogram.max() / histogram.sum()),
+        'greedy_action_histogram': histogram.tolist(),
+        'q_state_std': float(q_values.std(axis=0).mean()),
+        'action_gap': float(np.mean(q_values.max(axis=1) - mean_q)),
+        'data_action_advantage': float(np.mean(data_q - mean_q)),
+    }
+  return results

@@ -1,0 +1,94 @@
+r"""Diagnoses what a checkpoint's Q-network learned, on its dataset's states.
+
+Prints, per game, the numbers of agents/scaled_ql/diagnostics.py: how alike
+the shared features of different states are, how constant the greedy policy
+is, how much the Q-values vary with the state, and whether the data's actions
+are preferred. Use it when scores are poor, to tell "the network has not
+learned to tell states apart" from "it learned the wrong values".
+
+  python -m launchers.diagnose --workdir=/tmp/scaled_ql --dataset=/data/rlds \
+      --checkpoints=all --num_states=1024
+"""
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+from builders import acme_compat  # noqa: F401  (before acme)
+
+import jax
+import numpy as np
+
+from agents.scaled_ql import checkpointing
+from agents.scaled_ql import diagnostics
+from atari_data import loader
+from launchers import atomic_files
+from launchers import evaluation
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
+_CHECKPOINT = flags.DEFINE_string(
+    'checkpoint', None, 'A checkpoint file (default: the latest in --workdir).')
+_DATASET = flags.DEFINE_string(
+    'dataset', None, 'Dataset whose states are probed (a make_dataset '
+    'directory or a TFDS name, as for launchers.pretrain).')
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'TFDS data_dir for TFDS names.')
+_CHECKPOINTS = flags.DEFINE_string(
+    'checkpoints', 'all', 'Behaviour checkpoints whose states are probed.')
+_NUM_STATES = flags.DEFINE_integer('num_states', 1024,
+                                   'States probed, over all games.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seeds the sampled states.')
+_JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
+
+
+def _checkpoint_path() -> str:
+  if _CHECKPOINT.value:
+    return _CHECKPOINT.value
+  if not _WORKDIR.value:
+    raise app.UsageError('Give --workdir or --checkpoint.')
+  latest = checkpointing.latest_checkpoint(
+      os.path.join(_WORKDIR.value, 'checkpoints'))
+  if latest is None:
+    raise app.UsageError(f'No checkpoint in {_WORKDIR.value}/checkpoints.')
+  return latest[1]
+
+
+def format_diagnostics(results) -> str:
+  """A Markdown table of representation_diagnostics' results."""
+  lines = ['| game | states | within-game cosine | greedy action share | '
+           'Q std over states | action gap | Q(a_data) - mean Q |',
+           '|---|---:|---:|---:|---:|---:|---:|']
+  for game, row in results.items():
+    lines.append(
+        f"| {game} | {row['num_states']} | {row['within_game_cosine']:.4f} | "
+        f"{row['greedy_action_share']:.2f} | {row['q_state_std']:.4f} | "
+        f"{row['action_gap']:.4f} | {row['data_action_advantage']:+.4f} |")
+  return '\n'.join(lines)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not _DATASET.value:
+    raise app.UsageError('--dataset is required: the states to probe.')
+  checkpoint = evaluation.load_checkpoint(_checkpoint_path())
+  games = checkpoint.builder.config.games
+  iterator = loader.make_multigame_iterator(loader.LoaderConfig(
+      games=games, source=_DATASET.value, data_dir=_DATA_DIR.value,
+      checkpoints=_CHECKPOINTS.value, batch_size=_NUM_STATES.value,
+      seed=_SEED.value))
+  batch = jax.tree_util.tree_map(np.asarray, next(iterator))
+  results = diagnostics.representation_diagnostics(
+      checkpoint.builder.make_networks(), checkpoint.params, batch, games,
+      seed=_SEED.value)
+  print(f'{checkpoint.path} (learner step {checkpoint.step}):')
+  print(format_diagnostics(results))
+  if _JSON.value:
+    atomic_files.write_text_atomically(_JSON.value, json.dumps(
+        {'checkpoint': checkpoint.path, 'step': checkpoint.step,
+         'games': results}, indent=2))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,94 @@
+"""Representation diagnostics: values against direct computations, and the CLI."""
+
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from agents.scaled_ql import diagnostics
+from agents.scaled_ql.networks import make_network
+from agents.scaled_ql.types import MultiGameTransition
+from launchers import pretraining
+from tests_support import TINY_LEARNER, tiny_experiment
+
+GAMES = ('Pong', 'Breakout')
+NUM_ACTIONS = (6, 4)
+
+
+def _batch(observation, game_id, action):
+  return MultiGameTransition(
+      observation=observation, action=action,
+      reward=np.zeros(len(action), np.float32),
+      discount=np.ones(len(action), np.float32),
+      next_observation=observation, game_id=game_id)
+
+
+def test_values_match_a_direct_computation_on_the_network_output():
+  network = make_network(TINY_LEARNER, NUM_ACTIONS)
+  params = network.init(jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  game_id = np.array([0] * 5 + [1] * 7, np.int32)
+  action = np.array([0, 1, 2, 3, 5, 0, 1, 2, 3, 0, 1, 2], np.int32)
+  batch = _batch(rng.integers(0, 256, (12, 84, 84, 4), np.uint8), game_id,
+                 action)
+
+  results = diagnostics.representation_diagnostics(network, params, batch,
+                                                   GAMES)
+
+  output = network.apply(params, batch.observation, batch.game_id)
+  for index, game in enumerate(GAMES):
+    rows = game_id == index
+    q = np.asarray(output.q_values)[rows][:, :NUM_ACTIONS[index]]
+    row = results[game]
+    assert row['num_states'] == rows.sum()
+    np.testing.assert_allclose(row['q_state_std'], np.std(q, axis=0).mean(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(row['action_gap'],
+                               np.mean(q.max(1) - q.mean(1)), rtol=1e-5)
+    np.testing.assert_allclose(
+        row['data_action_advantage'],
+        np.mean([q[i, a] - q[i].mean() for i, a in enumerate(action[rows])]),
+        rtol=1e-4, atol=1e-7)
+    greedy = [int(np.argmax(q_row)) for q_row in q]
+    assert row['greedy_action_histogram'] == [
+        greedy.count(a) for a in range(NUM_ACTIONS[index])]
+    assert row['greedy_action_share'] == max(
+        greedy.count(a) for a in set(greedy)) / len(greedy)
+    # Random uint8 frames differ everywhere, but ReLU features share a sign.
+    assert -1.0 <= row['within_game_cosine'] < 1.0
+
+
+def test_identical_states_read_as_a_collapsed_representation():
+  network = make_network(TINY_LEARNER, NUM_ACTIONS)
+  params = network.init(jax.random.PRNGKey(1))
+  frame = np.random.default_rng(1).integers(0, 256, (1, 84, 84, 4), np.uint8)
+  batch = _batch(np.repeat(frame, 6, axis=0), np.zeros(6, np.int32),
+                 np.arange(6, dtype=np.int32))
+
+  results = diagnostics.representation_diagnostics(network, params, batch,
+                                                   GAMES)
+  row = results['Pong']
+
+  np.testing.assert_allclose(row['within_game_cosine'], 1.0, atol=1e-5)
+  assert row['greedy_action_share'] == 1.0
+  np.testing.assert_allclose(row['q_state_std'], 0.0, atol=1e-5)
+  # Every action is the data's action once: the advantages average to 0.
+  np.testing.assert_allclose(row['data_action_advantage'], 0.0, atol=1e-5)
+  assert 'Breakout' not in results  # no Breakout states in the batch
+
+
+def test_diagnose_command_prints_a_table_for_a_checkpoint(
+    tiny_atari_dataset, tmp_path):
+  pretraining.run_single_process(
+      tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=2,
+                      eval_every_steps=100))
+  completed = subprocess.run(
+      [sys.executable, '-m', 'launchers.diagnose', f'--workdir={tmp_path}',
+       f'--dataset={tiny_atari_dataset}', '--num_states=64',
+       f'--json={tmp_path}/diagnostics.json'],
+      capture_output=True, text=True, check=False)
+  assert completed.returncode == 0, completed.stderr[-3000:]
+  assert '| game | states | within-game cosine |' in completed.stdout
+  assert '| Pong |' in completed.stdout and '| Breakout |' in completed.stdout
+  assert (tmp_path / 'diagnostics.json').exists()
