@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
@@ -58,12 +58,18 @@ class GameEvaluation:
 
 def make_evaluation_environment_factory(
     max_episode_frames: int = 108_000,
-    sticky_action_probability: float = 0.25) -> EnvironmentFactory:
-  """(game, seed) -> the real game under the evaluation protocol."""
+    sticky_action_probability: float = 0.25,
+    mode: Optional[int] = None,
+    difficulty: Optional[int] = None) -> EnvironmentFactory:
+  """(game, seed) -> the real game under the evaluation protocol.
+
+  `mode` and `difficulty` select an ALE game variant (None: the default).
+  """
 
   def factory(game: str, seed: int) -> dm_env.Environment:
     return atari.make_atari_environment(
-        game, seed=seed, max_episode_frames=max_episode_frames,
+        game, mode=mode, difficulty=difficulty, seed=seed,
+        max_episode_frames=max_episode_frames,
         sticky_action_probability=sticky_action_probability)
 
   return factory
@@ -177,24 +183,43 @@ class Evaluator:
         time.sleep(1.0)
 
 
-def play_episode(environment: dm_env.Environment, actor: core.Actor,
-                 should_stop: Callable[[], bool]) -> Optional[float]:
-  """The raw score of one episode, or None if `should_stop()` turns true.
+class EpisodeResult(NamedTuple):
+  episode_return: float
+  steps: int
+
+
+def run_episode(environment: dm_env.Environment, actor: core.Actor,
+                should_stop: Callable[[], bool],
+                update_actor: bool = False) -> Optional[EpisodeResult]:
+  """Plays one episode; None if `should_stop()` turns true during it.
 
   Acme's EnvironmentLoop.run_episode without its counter and with a stop
   check before every action (the first action fetches the parameters).
+  `update_actor` calls `actor.update()` after every step, as Acme's loop
+  does for learning actors (periodic parameter fetches).
   """
   timestep = environment.reset()
   actor.observe_first(timestep)
   episode_return = 0.0
+  steps = 0
   while not timestep.last():
     if should_stop():
       return None
     action = actor.select_action(timestep.observation)
     timestep = environment.step(action)
     actor.observe(action, next_timestep=timestep)
+    if update_actor:
+      actor.update()
     episode_return += float(timestep.reward)
-  return episode_return
+    steps += 1
+  return EpisodeResult(episode_return, steps)
+
+
+def play_episode(environment: dm_env.Environment, actor: core.Actor,
+                 should_stop: Callable[[], bool]) -> Optional[float]:
+  """The raw score of one episode, or None if `should_stop()` turns true."""
+  result = run_episode(environment, actor, should_stop)
+  return None if result is None else result.episode_return
 
 
 class CheckpointVariableSource:

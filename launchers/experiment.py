@@ -150,7 +150,5 @@ class PretrainExperiment:
         environment_factory=evaluation.make_evaluation_environment_factory(
             self.eval_max_episode_frames),
         seed=self.seed + 1, counter=counter,
-        logger=logging_utils.make_csv_logger(self.workdir, 'evaluator'),
-        aggregate_logger=logging_utils.make_csv_and_tensorboard_logger(
-            self.workdir, 'evaluator_aggregate', 'learner_steps'),
-        eval_every_steps=self.eval_every_steps)
+        eval_every_steps=self.eval_every_steps,
+        **logging_utils.make_evaluator_loggers(self.workdir))

@@ -70,14 +70,23 @@ class LearnerRunner:
 
     Returns the number of steps taken by this call. The latest checkpoint is
     always current when it returns, however it returns (KeyboardInterrupt
-    included).
+    included). A learner whose data end (StopIteration from step()) once
+    `should_stop()` is true has stopped: online programs end their datasets
+    that way (program_stop.StopAwareIterator).
     """
     target = self._num_steps if max_steps is None else min(
         self._num_steps, self._steps + max_steps)
     start_steps, start_time = self._steps, time.time()
     try:
       while self._steps < target and not should_stop():
-        self._learner.step()
+        try:
+          self._learner.step()
+        except StopIteration:
+          if should_stop():
+            logging.info('Learner data ended with the stop at step %d.',
+                         self._steps)
+            break
+          raise
         self._steps += 1
         if self._steps % self._checkpoint_every_steps == 0:
           self.save_checkpoint()

@@ -7,7 +7,7 @@ to, so a resumed run continues the same files.
 """
 
 import time
-from typing import Optional
+from typing import Dict, Optional
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
@@ -81,6 +81,17 @@ def make_csv_and_tensorboard_logger(workdir: str, label: str,
       tf_summary.TFSummaryLogger(f'{workdir}/tensorboard', label=label,
                                  steps_key=steps_key),
   ])
+
+
+def make_evaluator_loggers(workdir: str) -> Dict[str, loggers.Logger]:
+  """`evaluation.Evaluator`'s logger and aggregate_logger keyword arguments:
+  per-game rows in logs/evaluator, per-round rows in logs/evaluator_aggregate
+  (CSV and TensorBoard)."""
+  return {
+      'logger': make_csv_logger(workdir, 'evaluator'),
+      'aggregate_logger': make_csv_and_tensorboard_logger(
+          workdir, 'evaluator_aggregate', 'learner_steps'),
+  }
 
 
 def make_learner_logger(workdir: str, total_steps: int,

@@ -12,10 +12,31 @@ blocking read). So:
   before the stop completes instead of hitting a server that is going away
   (measured: without the grace period, an evaluator's in-flight
   `get_variables` crashed the process with SIGSEGV in 1 of 4 stops).
+
+Online programs add Reverb, whose rate limiters block inside C++ with no
+timeout in Acme's own code (measured, Reverb 0.7.0 / Acme 0.4.0):
+
+* an actor's adder blocks in `TrajectoryWriter.flush` while inserts are
+  ahead of samples; once the learner stops sampling at the stop, it waits
+  forever, and Launchpad kills the runtime. `Server.stop()` does not release
+  it (nor a blocked sampler); only sampling does. So the replay is drained
+  (sampled and discarded) for REPLAY_DRAIN_SECONDS after the stop
+  (`drain_replay`, `ReplayNode`). A writer still blocked when its process
+  exits aborts it ("terminate called without an active exception").
+* a learner's dataset blocks in a Reverb sample while samples are ahead of
+  inserts, and actors insert nothing after the stop. `StopAwareIterator`
+  reads the dataset in a helper thread and ends (StopIteration) in the
+  learner once the program stops, which `LearnerRunner` takes as a stop; a
+  helper thread left blocked in a sample does not hinder the process's exit
+  (measured: exit status 0).
 """
 
+import queue
+import threading
 import time
+from typing import Any, Iterator, Optional
 
+from absl import logging
 import launchpad as lp
 
 from builders import acme_compat  # noqa: F401  (before acme)
@@ -25,6 +46,12 @@ from acme.utils import counting
 # Longer than any single remote call of these programs (milliseconds), far
 # shorter than Launchpad's 10 s termination notice.
 SERVING_GRACE_SECONDS = 1.0
+# How long replay keeps being sampled after the stop so that no actor stays
+# blocked on a rate limiter: longer than an actor needs to see the stop and
+# flush (milliseconds), shorter than the termination notice.
+REPLAY_DRAIN_SECONDS = 3.0
+# Bounded waits inside the drain and StopAwareIterator (milliseconds).
+_POLL_MS = 100
 
 
 def stop_requested() -> bool:
@@ -44,3 +71,89 @@ class CounterNode(counting.Counter):
 
   def run(self):
     serve_until_stopped()
+
+
+class StopAwareIterator:
+  """A learner's dataset iterator that ends when the program stops.
+
+  A daemon thread reads `iterator` one element ahead; `next()` waits for it in
+  short slices and raises StopIteration once the program is stopping (or
+  `should_stop()` is true), however long the underlying read would block.
+  A learner's step() then raises StopIteration before it changes any state
+  (Acme's learners and ours take the batch first). Errors of the underlying
+  iterator are raised in the caller.
+  """
+
+  def __init__(self, iterator: Iterator[Any],
+               should_stop=None):
+    self._iterator = iterator
+    self._should_stop = should_stop or stop_requested
+    self._queue = queue.Queue(maxsize=1)
+    self._thread: Optional[threading.Thread] = None
+
+  def _fill(self):
+    try:
+      for element in self._iterator:
+        self._queue.put((element, None))
+      self._queue.put((None, StopIteration()))
+    except Exception as e:  # pylint: disable=broad-except
+      self._queue.put((None, e))
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    if self._thread is None:
+      self._thread = threading.Thread(target=self._fill, daemon=True,
+                                      name='stop_aware_iterator')
+      self._thread.start()
+    while True:
+      if self._should_stop():
+        raise StopIteration
+      try:
+        element, error = self._queue.get(timeout=_POLL_MS / 1000)
+      except queue.Empty:
+        continue
+      if error is not None:
+        raise error
+      return element
+
+
+def drain_replay(client, seconds: float = REPLAY_DRAIN_SECONDS):
+  """Samples and discards every table of `client`'s server for `seconds`.
+
+  Releases writers blocked on a rate limiter (see the module docstring); no
+  call blocks for longer than a fraction of a second. Tables without a
+  signature are skipped.
+  """
+  import reverb  # pylint: disable=g-import-not-at-top
+  deadline = time.time() + seconds
+  try:
+    tables = client.server_info(timeout=int(max(1, seconds)))
+  except Exception as e:  # pylint: disable=broad-except
+    logging.warning('Replay not drained: no server info (%s).', e)
+    return
+  datasets = [
+      reverb.TrajectoryDataset.from_table_signature(
+          client.server_address, name, max_in_flight_samples_per_worker=16,
+          rate_limiter_timeout_ms=_POLL_MS)
+      for name, info in sorted(tables.items()) if info.signature is not None]
+  drained = 0
+  while time.time() < deadline:
+    for dataset in datasets:
+      try:
+        for _ in dataset.take(64):
+          drained += 1
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning('Replay drain stopped early: %s', e)
+        return
+  logging.info('Replay drained for %.1f s after the stop (%d samples).',
+               seconds, drained)
+
+
+class ReplayNode(lp.ReverbNode):
+  """Launchpad's Reverb node, drained for REPLAY_DRAIN_SECONDS after the stop."""
+
+  def run(self):
+    super().run()  # Serves until the program's stop.
+    drain_replay(self._server.localhost_client())
