@@ -34,7 +34,7 @@ timeout in Acme's own code (measured, Reverb 0.7.0 / Acme 0.4.0):
 import queue
 import threading
 import time
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from absl import logging
 import launchpad as lp
@@ -59,6 +59,19 @@ def stop_requested() -> bool:
   return lp.wait_for_stop(0)
 
 
+def stop_check() -> Callable[[], bool]:
+  """`stop_requested` for any thread of this node, made in the node's thread.
+
+  Launchpad's worker manager (behind `stop_requested`) is only reachable
+  from a node's own thread; its stop event can be read from any. Outside a
+  Launchpad program the check is never true.
+  """
+  try:
+    return lp.stop_event().is_set
+  except RuntimeError:
+    return lambda: False
+
+
 def serve_until_stopped():
   """Returns SERVING_GRACE_SECONDS after the program's stop event is set."""
   while not lp.wait_for_stop(1.0):
@@ -79,15 +92,18 @@ class StopAwareIterator:
   A daemon thread reads `iterator` one element ahead; `next()` waits for it in
   short slices and raises StopIteration once the program is stopping (or
   `should_stop()` is true), however long the underlying read would block.
+  Make it in the node's thread (see `stop_check`).
   A learner's step() then raises StopIteration before it changes any state
   (Acme's learners and ours take the batch first). Errors of the underlying
   iterator are raised in the caller.
   """
 
   def __init__(self, iterator: Iterator[Any],
-               should_stop=None):
+               should_stop: Optional[Callable[[], bool]] = None):
     self._iterator = iterator
-    self._should_stop = should_stop or stop_requested
+    # Learners may read their dataset from threads of their own (Acme's
+    # prefetch), where stop_requested() is not available.
+    self._should_stop = should_stop or stop_check()
     self._queue = queue.Queue(maxsize=1)
     self._thread: Optional[threading.Thread] = None
 

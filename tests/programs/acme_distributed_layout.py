@@ -41,7 +41,7 @@ def main(argv):
 
   def environment_factory(seed):
     return wrappers.ClippedRewardEnvironment(atari.make_atari_environment(
-        'Pong', seed=int(seed) % (2**31), max_episode_frames=2_000))
+        'Pong', seed=int(seed) % (2**31), max_episode_frames=800))
 
   layout = layout_class(
       seed=0, environment_factory=environment_factory,

@@ -1,0 +1,218 @@
+"""Online programs: Acme's DistributedLayout with our builder, the online
+fine-tuning program (Scaled QL from a pre-trained checkpoint, Acme's DQN),
+their stops, and bad input. Real games, real Reverb, real Launchpad."""
+
+import csv
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from acme import specs
+import jax
+import numpy as np
+import pytest
+import reverb
+
+from agents.scaled_ql import checkpointing
+from launchers import evaluation
+from launchers import online_finetuning
+from tests_support import TINY_LEARNER
+from tests_support import tiny_experiment
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def pretrained_checkpoint(tiny_atari_dataset, tmp_path_factory) -> str:
+  """A Pong + Breakout checkpoint of the tiny network (2 pre-training steps)."""
+  workdir = tmp_path_factory.mktemp('pretrained')
+  runner = tiny_experiment(tiny_atari_dataset, workdir,
+                           num_steps=2).make_learner_runner()
+  runner.train(should_stop=lambda: False)
+  return checkpointing.latest_checkpoint(os.path.join(workdir, 'checkpoints'))[1]
+
+
+def _finetune(checkpoint, workdir, **overrides):
+  settings = dict(game='Breakout', mode=4, difficulty=1, checkpoint=checkpoint,
+                  learner=TINY_LEARNER, workdir=str(workdir))
+  settings.update(overrides)
+  return online_finetuning.FinetuneExperiment(**settings)
+
+
+def _finetune_command(checkpoint, workdir, *flags):
+  return [sys.executable, '-m', 'launchers.finetune_online',
+          f'--checkpoint={checkpoint}', '--game=Breakout', '--mode=4',
+          '--difficulty=1', '--batch_size=8', '--min_replay_size=100',
+          '--samples_per_insert=4', '--num_actors=2',
+          '--actor_max_episode_frames=800', '--eval_max_episode_frames=400',
+          f'--workdir={workdir}', *flags]
+
+
+def _checkpoint_steps(workdir):
+  return [step for step, _ in checkpointing.list_checkpoints(
+      os.path.join(workdir, 'checkpoints'))]
+
+
+def _csv_rows(workdir, label):
+  with open(os.path.join(workdir, 'logs', label, 'logs.csv')) as f:
+    return list(csv.DictReader(f))
+
+
+def _assert_clean_exit(process_returncode, output):
+  assert process_returncode == 0, output[-5000:]
+  assert 'Killing entire runtime' not in output
+  assert 'Traceback' not in output, output[-5000:]
+  assert 'Replay drained' in output
+
+
+def test_builder_runs_in_acme_distributed_layout_and_stops_cleanly(tmp_path):
+  """Acme's DistributedLayout (StepsLimiter, CheckpointingRunner, Acme actor
+  loops) with our builder, real Pong actors and Reverb; the replay drain at
+  the stop is what lets it end without Launchpad's kill."""
+  process = subprocess.run(
+      [sys.executable, os.path.join('tests', 'programs',
+                                    'acme_distributed_layout.py'),
+       str(tmp_path), '400'],
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+  output = process.stdout + process.stderr
+  _assert_clean_exit(process.returncode, output)
+  assert 'StepsLimiter: Max steps of 400 was reached, terminating' in output
+  learner_steps = [int(s) for s in re.findall(r'Learner Steps = (\d+)', output)]
+  assert learner_steps and max(learner_steps) >= 100
+  assert os.path.isdir(os.path.join(tmp_path, 'checkpoints', 'learner'))
+
+
+@pytest.mark.parametrize('launch_type', ['local_mt', 'local_mp'])
+def test_finetuning_program_trains_evaluates_and_stops_by_itself(
+    launch_type, pretrained_checkpoint, tmp_path):
+  # (700 - 100) environment steps x 4 samples per insert / batch 8 = 300.
+  process = subprocess.run(
+      _finetune_command(pretrained_checkpoint, tmp_path,
+                        f'--lp_launch_type={launch_type}',
+                        '--num_env_steps=700', '--checkpoint_every_steps=100',
+                        '--eval_every_steps=100'),
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+  output = process.stdout + process.stderr
+  _assert_clean_exit(process.returncode, output)
+  assert 'Learner initialised from' in output
+  assert 'Learner reached 300 steps; stopping the program.' in output
+  assert _checkpoint_steps(str(tmp_path))[-1] == 300
+  learner_rows = _csv_rows(str(tmp_path), 'learner')
+  assert learner_rows and float(learner_rows[-1]['td_loss']) > 0
+  actor_rows = _csv_rows(str(tmp_path), 'actor_0') + _csv_rows(str(tmp_path),
+                                                               'actor_1')
+  assert actor_rows and all(int(r['episode_length']) > 0 for r in actor_rows)
+  evaluations = _csv_rows(str(tmp_path), 'evaluator')
+  assert evaluations and {row['game'] for row in evaluations} == {'Breakout'}
+
+
+def test_sigterm_stops_the_finetuning_program_cleanly(pretrained_checkpoint,
+                                                      tmp_path):
+  process = subprocess.Popen(
+      _finetune_command(pretrained_checkpoint, tmp_path,
+                        '--lp_launch_type=local_mt', '--num_env_steps=10000000',
+                        '--checkpoint_every_steps=20',
+                        '--eval_every_steps=1000000'),
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+  deadline = time.time() + 300
+  while not _checkpoint_steps(str(tmp_path)) and time.time() < deadline:
+    time.sleep(0.5)
+  process.send_signal(signal.SIGTERM)
+  output, _ = process.communicate(timeout=120)
+  _assert_clean_exit(process.returncode, output)
+  steps = _checkpoint_steps(str(tmp_path))
+  assert steps[-1] >= 20
+  assert f'Checkpoint at learner step {steps[-1]}' in output
+
+
+def test_acme_dqn_builder_runs_through_make_program(tmp_path):
+  """Acme's own JAX DQN (builder, learner, actor) in our online program."""
+  process = subprocess.run(
+      [sys.executable, os.path.join('tests', 'programs', 'dqn_online.py'),
+       str(tmp_path), '200'],
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+  output = process.stdout + process.stderr
+  _assert_clean_exit(process.returncode, output)
+  assert 'Learner reached 200 steps; stopping the program.' in output
+  assert _checkpoint_steps(str(tmp_path))[-1] == 200
+  assert _csv_rows(str(tmp_path), 'actor_0')
+  assert {row['game'] for row in _csv_rows(str(tmp_path), 'evaluator')} == {'Pong'}
+
+
+def test_finetuning_learner_starts_from_the_checkpoint_parameters(
+    pretrained_checkpoint, tmp_path):
+  experiment = _finetune(pretrained_checkpoint, tmp_path)
+  experiment.validate()
+  builder = experiment.make_builder()
+  # The checkpoint's heads, the online game's head for the actors.
+  assert builder.config.games == ('Pong', 'Breakout')
+  assert builder.config.online_game == 'Breakout'
+  spec = specs.make_environment_spec(experiment.actor_environment(0))
+  server = reverb.Server(builder.make_replay_tables(spec), port=None)
+  try:
+    runner = experiment.make_learner_runner(
+        reverb.Client(f'localhost:{server.port}'))
+    state = runner.learner.save()
+    loaded = evaluation.load_checkpoint(pretrained_checkpoint)
+    for name, tree in (('online', state.params), ('target', state.target_params)):
+      leaves = jax.tree_util.tree_leaves(tree)
+      expected = jax.tree_util.tree_leaves(loaded.params)
+      assert len(leaves) == len(expected), name
+      for a, b in zip(leaves, expected):
+        assert a.dtype == b.dtype and np.array_equal(a, b), name  # Bitwise.
+    # A fresh optimiser: no step taken, Adam's moments and count all zero.
+    assert int(state.steps) == 0 and runner.completed_steps() == 0
+    assert all(not np.any(leaf)
+               for leaf in jax.tree_util.tree_leaves(state.opt_state))
+  finally:
+    server.stop()
+
+
+def test_from_scratch_the_agent_has_one_head(tmp_path):
+  experiment = _finetune(None, tmp_path, game='freeway', mode=None,
+                         difficulty=None)
+  experiment.validate()
+  config = experiment.make_builder().config
+  assert config.games == ('Freeway',) and config.num_actions == (3,)
+  # The paper's 20k interaction steps, at batch 8 and 8 samples per insert.
+  assert experiment.num_learner_steps == (20_000 - 1_600) * 8 // 8
+
+
+def test_bad_input_is_refused_with_clear_errors(pretrained_checkpoint, tmp_path):
+  with pytest.raises(ValueError, match="Unknown Atari game 'Pongg'.*Did you mean"):
+    _finetune(pretrained_checkpoint, tmp_path, game='Pongg')
+  with pytest.raises(ValueError, match=r"Freeway is not one of the games .* "
+                                       r"trained on: \['Pong', 'Breakout'\]"):
+    _finetune(pretrained_checkpoint, tmp_path, game='Freeway').validate()
+  with pytest.raises(checkpointing.CheckpointMismatchError,
+                     match="different network(.|\n)*network_size: checkpoint "
+                           "has 'nature_dqn', this run has 'resnet_tiny'"):
+    _finetune(pretrained_checkpoint, tmp_path, learner=dataclasses.replace(
+        TINY_LEARNER, network_size='resnet_tiny')).validate()
+  not_a_checkpoint = str(tmp_path / 'other.npz')
+  np.savez(not_a_checkpoint, weights=np.zeros(3))
+  with pytest.raises(checkpointing.CheckpointMismatchError,
+                     match='not a Scaled Q-Learning checkpoint'):
+    _finetune(not_a_checkpoint, tmp_path).validate()
+  with pytest.raises(FileNotFoundError, match='does not exist'):
+    _finetune(str(tmp_path / 'missing.npz'), tmp_path).validate()
+  with pytest.raises(ValueError, match=r'Mode 7 is not valid for Breakout; '
+                                       r'valid modes: \[0, 4, 8'):
+    _finetune(pretrained_checkpoint, tmp_path, mode=7).validate()
+
+
+def test_command_line_reports_bad_input(pretrained_checkpoint, tmp_path):
+  for flags, message in (
+      (['--game=Freeway'], "Freeway is not one of the games"),
+      (['--game=Breakout', '--network_size=resnet_tiny'],
+       "network_size: checkpoint has 'nature_dqn', this run has 'resnet_tiny'")):
+    process = subprocess.run(
+        [sys.executable, '-m', 'launchers.finetune_online',
+         f'--checkpoint={pretrained_checkpoint}', f'--workdir={tmp_path}',
+         *flags], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    assert process.returncode != 0
+    assert message in process.stderr, process.stderr[-3000:]
