@@ -1,6 +1,7 @@
 r"""Diagnoses what a checkpoint's Q-network learned, on its dataset's states.
 
-Prints, per game, the numbers of agents/scaled_ql/diagnostics.py: how alike
+Prints, per game, the numbers of agents/scaled_ql/diagnostics.py (via
+launchers/diagnosis.py): how alike
 the shared features of different states are, how constant the greedy policy
 is, how much the Q-values vary with the state, and whether the data's actions
 are preferred. Use it when scores are poor, to tell "the network has not
@@ -18,14 +19,9 @@ from absl import flags
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-import jax
-import numpy as np
-
 from agents.scaled_ql import checkpointing
-from agents.scaled_ql import diagnostics
-from atari_data import loader
 from launchers import atomic_files
-from launchers import evaluation
+from launchers import diagnosis
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
 _CHECKPOINT = flags.DEFINE_string(
@@ -54,36 +50,16 @@ def _checkpoint_path() -> str:
   return latest[1]
 
 
-def format_diagnostics(results) -> str:
-  """A Markdown table of representation_diagnostics' results."""
-  lines = ['| game | states | within-game cosine | greedy action share | '
-           'Q std over states | action gap | Q(a_data) - mean Q |',
-           '|---|---:|---:|---:|---:|---:|---:|']
-  for game, row in results.items():
-    lines.append(
-        f"| {game} | {row['num_states']} | {row['within_game_cosine']:.4f} | "
-        f"{row['greedy_action_share']:.2f} | {row['q_state_std']:.4f} | "
-        f"{row['action_gap']:.4f} | {row['data_action_advantage']:+.4f} |")
-  return '\n'.join(lines)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not _DATASET.value:
     raise app.UsageError('--dataset is required: the states to probe.')
-  checkpoint = evaluation.load_checkpoint(_checkpoint_path())
-  games = checkpoint.builder.config.games
-  iterator = loader.make_multigame_iterator(loader.LoaderConfig(
-      games=games, source=_DATASET.value, data_dir=_DATA_DIR.value,
-      checkpoints=_CHECKPOINTS.value, batch_size=_NUM_STATES.value,
-      seed=_SEED.value))
-  batch = jax.tree_util.tree_map(np.asarray, next(iterator))
-  results = diagnostics.representation_diagnostics(
-      checkpoint.builder.make_networks(), checkpoint.params, batch, games,
-      seed=_SEED.value)
+  checkpoint, results = diagnosis.diagnose_checkpoint(
+      _checkpoint_path(), _DATASET.value, _CHECKPOINTS.value,
+      _NUM_STATES.value, _SEED.value, _DATA_DIR.value)
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
-  print(format_diagnostics(results))
+  print(diagnosis.format_diagnostics(results))
   if _JSON.value:
     atomic_files.write_text_atomically(_JSON.value, json.dumps(
         {'checkpoint': checkpoint.path, 'step': checkpoint.step,

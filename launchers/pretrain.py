@@ -38,6 +38,9 @@ _NETWORK_SIZE = flags.DEFINE_string('network_size', 'resnet_tiny', 'Torso size.'
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Global batch size.')
 _LEARNING_RATE = flags.DEFINE_float(
     'learning_rate', learner_config.ScaledQLConfig.learning_rate, 'Adam step size.')
+_ADAM_EPS = flags.DEFINE_float(
+    'adam_eps', learner_config.ScaledQLConfig.adam_eps,
+    "Adam's epsilon (the default is Dopamine's 0.01/32 for a batch-mean loss).")
 _CQL_ALPHA = flags.DEFINE_float(
     'cql_alpha', learner_config.ScaledQLConfig.cql_alpha, 'CQL weight.')
 _DR3 = flags.DEFINE_float(
@@ -74,7 +77,8 @@ def experiment_from_flags() -> experiment_lib.PretrainExperiment:
                          'launchers.make_dataset or a TFDS name.')
   learner = learner_config.ScaledQLConfig(
       network_size=_NETWORK_SIZE.value, batch_size=_BATCH_SIZE.value,
-      learning_rate=_LEARNING_RATE.value, cql_alpha=_CQL_ALPHA.value,
+      learning_rate=_LEARNING_RATE.value, adam_eps=_ADAM_EPS.value,
+      cql_alpha=_CQL_ALPHA.value,
       dr3_coefficient=_DR3.value, n_step=_N_STEP.value,
       target_update_period=_TARGET_UPDATE.value)
   return experiment_lib.PretrainExperiment(
