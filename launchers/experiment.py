@@ -16,11 +16,13 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
+from absl import logging
 from acme.utils import counting
 import jax
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
+from agents.scaled_ql import transfer
 from agents.scaled_ql import types as agent_types
 from atari_data import loader
 from builders import builder as builder_lib
@@ -54,6 +56,12 @@ class PretrainExperiment:
     episode_pool_size: decoded episodes per game that batches mix (see
       atari_data.loader.LoaderConfig; more means less correlated batches
       and more memory).
+    init_checkpoint: a checkpoint of another pre-training run to start from
+      (offline fine-tuning, e.g. on a game the backbone never saw): its
+      torso, projection and the heads of the games it knows seed the new
+      network; new games get fresh heads; the optimiser starts afresh. Its
+      network settings must be this run's. Ignored when the work directory
+      already has a checkpoint (the run resumes from that).
   """
   games: Tuple[str, ...]
   dataset: str
@@ -68,6 +76,7 @@ class PretrainExperiment:
   seed: int = 0
   data_dir: Optional[str] = None
   episode_pool_size: int = 8
+  init_checkpoint: Optional[str] = None
 
   def __post_init__(self):
     # Normalise names (and fail early on unknown games) before anything runs.
@@ -111,6 +120,40 @@ class PretrainExperiment:
     """
     loader.resolve_sources(self.loader_config())
     self.make_checkpointer().check_compatible()
+    if self.init_checkpoint:
+      self.check_init_checkpoint()
+
+  def check_init_checkpoint(self):
+    """Raises CheckpointMismatchError unless `init_checkpoint` can seed
+    this run's network (same network settings; games may differ)."""
+    if not os.path.isfile(self.init_checkpoint):
+      raise FileNotFoundError(
+          f'init_checkpoint {self.init_checkpoint} does not exist; give a '
+          'checkpoint-*.npz file written by launchers.pretrain.')
+    theirs = checkpointing.read_description(self.init_checkpoint)
+    ours = self.checkpoint_description()
+    differences = [
+        f'{field}: checkpoint has {theirs.get(field)!r}, this run has '
+        f'{value!r}' for field, value in ours.items()
+        if field not in ('games', 'num_actions') and theirs.get(field) != value]
+    if differences:
+      raise checkpointing.CheckpointMismatchError(
+          f'{self.init_checkpoint} cannot seed this network: '
+          + '; '.join(differences) + '.')
+
+  def initialise_from_checkpoint(self, learner, networks):
+    """Sets `learner`'s online and target parameters from init_checkpoint
+    (agents.scaled_ql.transfer), keeping its fresh optimiser state."""
+    self.check_init_checkpoint()
+    pretrained = evaluation.load_checkpoint(self.init_checkpoint)
+    state = learner.save()
+    params = transfer.transfer_parameters(
+        pretrained.params, pretrained.builder.config.games,
+        pretrained.builder.config.num_actions, state.params, self.games,
+        networks.num_actions, self.learner.num_atoms)
+    learner.restore(state._replace(params=params, target_params=params))
+    logging.info('Initialised from %s (games %s).', self.init_checkpoint,
+                 list(pretrained.builder.config.games))
 
   def loader_config(self) -> loader.LoaderConfig:
     return loader.LoaderConfig(
@@ -129,13 +172,18 @@ class PretrainExperiment:
         self.workdir, self.num_steps))
 
     def make_learner():
+      networks = builder.make_networks()
       # Prefixed as Acme's layouts do: the learner's steps count as
       # 'learner_steps' on the program's counter.
-      return builder.make_learner(
-          random_key=jax.random.PRNGKey(self.seed),
-          networks=builder.make_networks(),
+      learner = builder.make_learner(
+          random_key=jax.random.PRNGKey(self.seed), networks=networks,
           dataset=self.make_dataset_iterator(),
           counter=counting.Counter(counter, prefix='learner'))
+      if self.init_checkpoint:
+        # LearnerRunner then restores the work directory's own checkpoint
+        # over this, if there is one.
+        self.initialise_from_checkpoint(learner, networks)
+      return learner
 
     return learner_runner.LearnerRunner(
         make_learner, self.make_checkpointer(), self.num_steps,

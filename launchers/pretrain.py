@@ -66,6 +66,11 @@ _EPISODE_POOL = flags.DEFINE_integer(
     'episode_pool_size', 8,
     'Decoded episodes per game that batches mix (memory ~ games x pool x '
     'episode length x 35 KB).')
+_INIT_CHECKPOINT = flags.DEFINE_string(
+    'init_checkpoint', None,
+    'Offline fine-tuning: a checkpoint of another pre-training run (same '
+    'network settings) whose torso and known games\' heads seed this run; '
+    'games it never saw get fresh heads.')
 _SINGLE_PROCESS = flags.DEFINE_bool(
     'single_process', False,
     'Run learner and evaluation in this process, without Launchpad (debugging).')
@@ -89,7 +94,8 @@ def experiment_from_flags() -> experiment_lib.PretrainExperiment:
       checkpoint_every_steps=_CHECKPOINT_EVERY.value,
       eval_every_steps=_EVAL_EVERY.value, eval_episodes=_EVAL_EPISODES.value,
       eval_max_episode_frames=_EVAL_MAX_FRAMES.value, seed=_SEED.value,
-      episode_pool_size=_EPISODE_POOL.value)
+      episode_pool_size=_EPISODE_POOL.value,
+      init_checkpoint=_INIT_CHECKPOINT.value)
 
 
 def main(argv):
