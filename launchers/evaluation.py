@@ -196,7 +196,10 @@ def run_episode(environment: dm_env.Environment, actor: core.Actor,
   Acme's EnvironmentLoop.run_episode without its counter and with a stop
   check before every action (the first action fetches the parameters).
   `update_actor` calls `actor.update()` after every step, as Acme's loop
-  does for learning actors (periodic parameter fetches).
+  does for learning actors (periodic parameter fetches), also only while
+  `should_stop()` is false: a remote call left in flight when the learner's
+  server goes away never returns, and the process then hangs at exit
+  joining the thread that made it (measured with Acme's DQN actor).
   """
   timestep = environment.reset()
   actor.observe_first(timestep)
@@ -208,10 +211,14 @@ def run_episode(environment: dm_env.Environment, actor: core.Actor,
     action = actor.select_action(timestep.observation)
     timestep = environment.step(action)
     actor.observe(action, next_timestep=timestep)
-    if update_actor:
-      actor.update()
     episode_return += float(timestep.reward)
     steps += 1
+    if update_actor:
+      # update() may ask the learner for parameters: never after the stop
+      # (the first select_action may have waited past it).
+      if should_stop():
+        return None
+      actor.update()
   return EpisodeResult(episode_return, steps)
 
 

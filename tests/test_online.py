@@ -76,13 +76,14 @@ def test_builder_runs_in_acme_distributed_layout_and_stops_cleanly(tmp_path):
   process = subprocess.run(
       [sys.executable, os.path.join('tests', 'programs',
                                     'acme_distributed_layout.py'),
-       str(tmp_path), '400'],
+       str(tmp_path), '800'],
       capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
   output = process.stdout + process.stderr
   _assert_clean_exit(process.returncode, output)
-  assert 'StepsLimiter: Max steps of 400 was reached, terminating' in output
+  assert 'StepsLimiter: Max steps of 800 was reached, terminating' in output
+  # (800 - 100 min replay) actor steps x 4 samples per insert / batch 8.
   learner_steps = [int(s) for s in re.findall(r'Learner Steps = (\d+)', output)]
-  assert learner_steps and max(learner_steps) >= 100
+  assert learner_steps and max(learner_steps) >= 200
   assert os.path.isdir(os.path.join(tmp_path, 'checkpoints', 'learner'))
 
 
