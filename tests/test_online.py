@@ -169,6 +169,24 @@ def test_finetuning_learner_starts_from_the_checkpoint_parameters(
     assert int(state.steps) == 0 and runner.completed_steps() == 0
     assert all(not np.any(leaf)
                for leaf in jax.tree_util.tree_leaves(state.opt_state))
+
+    # A restarted run resumes its own latest checkpoint, not the pre-trained.
+    resumed_state = state._replace(
+        params=jax.tree_util.tree_map(lambda x: x + 1, state.params),
+        steps=np.int32(7))
+    checkpointing.Checkpointer(
+        experiment.program_config().checkpoint_dir,
+        experiment.checkpoint_description()).save(7, resumed_state)
+    runner = experiment.make_learner_runner(
+        reverb.Client(f'localhost:{server.port}'))
+    assert runner.completed_steps() == 7
+    for a, b in zip(jax.tree_util.tree_leaves(runner.learner.save().params),
+                    jax.tree_util.tree_leaves(resumed_state.params)):
+      assert np.array_equal(a, b)
+    # Another variant of the game in the same workdir is refused.
+    with pytest.raises(checkpointing.CheckpointMismatchError,
+                       match='mode: checkpoint has 4, this run has 8'):
+      _finetune(pretrained_checkpoint, tmp_path, mode=8).validate()
   finally:
     server.stop()
 
