@@ -97,15 +97,9 @@ class PretrainExperiment:
   def checkpoint_description(self) -> Dict[str, Any]:
     """What a checkpoint must share with this run to be resumed into it."""
     config = self.make_builder().config
-    return {
-        'games': list(config.games),
-        'num_actions': list(config.num_actions),
-        'network_size': self.learner.network_size,
-        'feature_dim': self.learner.feature_dim,
-        'num_atoms': self.learner.num_atoms,
-        'v_min': self.learner.v_min,
-        'v_max': self.learner.v_max,
-    }
+    return {'games': list(config.games),
+            'num_actions': list(config.num_actions),
+            **checkpointing.network_description(self.learner)}
 
   def make_checkpointer(self) -> checkpointing.Checkpointer:
     return checkpointing.Checkpointer(self.checkpoint_dir,
@@ -124,18 +118,10 @@ class PretrainExperiment:
       self.check_init_checkpoint()
 
   def check_init_checkpoint(self):
-    """Raises CheckpointMismatchError unless `init_checkpoint` can seed
-    this run's network (same network settings; games may differ)."""
-    if not os.path.isfile(self.init_checkpoint):
-      raise FileNotFoundError(
-          f'init_checkpoint {self.init_checkpoint} does not exist; give a '
-          'checkpoint-*.npz file written by launchers.pretrain.')
-    theirs = checkpointing.read_description(self.init_checkpoint)
-    ours = self.checkpoint_description()
-    differences = [
-        f'{field}: checkpoint has {theirs.get(field)!r}, this run has '
-        f'{value!r}' for field, value in ours.items()
-        if field not in ('games', 'num_actions') and theirs.get(field) != value]
+    """Raises unless `init_checkpoint` can seed this run's network (same
+    network settings; the games may differ)."""
+    differences = checkpointing.network_differences(
+        checkpointing.read_description(self.init_checkpoint), self.learner)
     if differences:
       raise checkpointing.CheckpointMismatchError(
           f'{self.init_checkpoint} cannot seed this network: '
@@ -146,12 +132,10 @@ class PretrainExperiment:
     (agents.scaled_ql.transfer), keeping its fresh optimiser state."""
     self.check_init_checkpoint()
     pretrained = evaluation.load_checkpoint(self.init_checkpoint)
-    state = learner.save()
-    params = transfer.transfer_parameters(
+    learner.set_parameters(transfer.transfer_parameters(
         pretrained.params, pretrained.builder.config.games,
-        pretrained.builder.config.num_actions, state.params, self.games,
-        networks.num_actions, self.learner.num_atoms)
-    learner.restore(state._replace(params=params, target_params=params))
+        pretrained.builder.config.num_actions, learner.save().params,
+        self.games, networks.num_actions, self.learner.num_atoms))
     logging.info('Initialised from %s (games %s).', self.init_checkpoint,
                  list(pretrained.builder.config.games))
 

@@ -303,28 +303,10 @@ def make_program(builder,
 
 # Scaled Q-Learning: fine-tuning a pre-trained checkpoint on a game variant.
 
-_NETWORK_FIELDS = ('network_size', 'feature_dim', 'num_atoms', 'v_min', 'v_max')
-
-
 def network_settings(checkpoint: str) -> Dict[str, Any]:
   """The network fields of ScaledQLConfig that `checkpoint` was trained with."""
-  description = read_checkpoint_description(checkpoint)
-  return {field: description[field] for field in _NETWORK_FIELDS}
-
-
-def read_checkpoint_description(checkpoint: str) -> Dict[str, Any]:
-  """A pre-trained checkpoint's description, with clear errors."""
-  if not os.path.isfile(checkpoint):
-    raise FileNotFoundError(
-        f'--checkpoint {checkpoint} does not exist; give a checkpoint-*.npz '
-        'file written by launchers.pretrain (in <workdir>/checkpoints).')
-  try:
-    return checkpointing.read_description(checkpoint)
-  except checkpointing.CheckpointMismatchError:
-    raise
-  except Exception as e:  # Not an .npz at all.
-    raise checkpointing.CheckpointMismatchError(
-        f'{checkpoint} is not a Scaled Q-Learning checkpoint ({e}).') from e
+  description = checkpointing.read_description(checkpoint)
+  return {field: description[field] for field in checkpointing.NETWORK_FIELDS}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,24 +382,22 @@ class FinetuneExperiment:
                       self.learner.batch_size))
 
   def _pretrained_games(self):
-    description = read_checkpoint_description(self.checkpoint)
+    description = checkpointing.read_description(self.checkpoint)
     return tuple(description['games']), tuple(description['num_actions'])
 
   def validate(self):
     """Raises a clear error for bad input before anything runs: checkpoint
     (exists, is one, same network, has the game), variant, workdir."""
     if self.checkpoint:
-      description = read_checkpoint_description(self.checkpoint)
+      description = checkpointing.read_description(self.checkpoint)
       games = list(description['games'])
       if self.game not in games:
         raise ValueError(
             f'{self.game} is not one of the games {self.checkpoint} was '
             f'trained on: {games}. Online fine-tuning adapts one of them (a '
             'new mode/difficulty); pick one of those games.')
-      differences = [
-          f'{field}: checkpoint has {description[field]!r}, this run has '
-          f'{getattr(self.learner, field)!r}' for field in _NETWORK_FIELDS
-          if description[field] != getattr(self.learner, field)]
+      differences = checkpointing.network_differences(description,
+                                                      self.learner)
       if differences:
         raise checkpointing.CheckpointMismatchError(
             f'{self.checkpoint} is a different network from the one asked '
@@ -452,8 +432,7 @@ class FinetuneExperiment:
                    'num_actions': list(config.num_actions),
                    'online_game': self.game, 'mode': self.mode,
                    'difficulty': self.difficulty}
-    description.update({field: getattr(self.learner, field)
-                        for field in _NETWORK_FIELDS})
+    description.update(checkpointing.network_description(self.learner))
     return description
 
   def program_config(self) -> OnlineProgramConfig:
@@ -483,9 +462,7 @@ class FinetuneExperiment:
     if not self.checkpoint:
       return
     loaded = evaluation.load_checkpoint(self.checkpoint)
-    state = learner.save()
-    learner.restore(state._replace(params=loaded.params,
-                                   target_params=loaded.params))
+    learner.set_parameters(loaded.params)
     logging.info('Learner initialised from %s (pre-trained for %d steps).',
                  self.checkpoint, loaded.step)
 

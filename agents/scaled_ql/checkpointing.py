@@ -66,9 +66,40 @@ def read_description(path: str) -> Dict[str, Any]:
   """The description of the run that wrote checkpoint `path` (no arrays read).
 
   Lets a tool rebuild the network a checkpoint belongs to from the file alone.
+
+  Raises:
+    FileNotFoundError: no file at `path`.
+    CheckpointMismatchError: the file is not a Scaled Q-Learning checkpoint.
   """
-  with np.load(path) as data:
-    return _header(path, data)['description']
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+        f'Checkpoint {path} does not exist; give a checkpoint-<step>.npz file '
+        'written by launchers.pretrain (in <workdir>/checkpoints).')
+  try:
+    with np.load(path) as data:
+      return _header(path, data)['description']
+  except CheckpointMismatchError:
+    raise
+  except Exception as e:  # Not an .npz (or a damaged one).
+    raise CheckpointMismatchError(
+        f'{path} is not a Scaled Q-Learning checkpoint ({e}).') from e
+
+
+# The ScaledQLConfig fields that shape the network's parameters and outputs:
+# a checkpoint can seed or resume only a run that has the same ones.
+NETWORK_FIELDS = ('network_size', 'feature_dim', 'num_atoms', 'v_min', 'v_max')
+
+
+def network_description(config) -> Dict[str, Any]:
+  """The NETWORK_FIELDS of a ScaledQLConfig, for a checkpoint description."""
+  return {field: getattr(config, field) for field in NETWORK_FIELDS}
+
+
+def network_differences(description: Dict[str, Any], config) -> List[str]:
+  """'field: checkpoint has X, this run has Y' for each differing field."""
+  return [f'{field}: checkpoint has {description.get(field)!r}, this run has '
+          f'{getattr(config, field)!r}' for field in NETWORK_FIELDS
+          if description.get(field) != getattr(config, field)]
 
 
 class Checkpointer:

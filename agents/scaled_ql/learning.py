@@ -70,6 +70,12 @@ class ScaledQLLearner:
                  "target": self._state.target_params}
     return [variables[name] for name in names]
 
+  def set_parameters(self, params):
+    """Makes `params` the online and target parameters (e.g. pre-trained
+    ones), keeping the optimiser state, step count and random key."""
+    state = jax.device_get(self._state)
+    self.restore(state._replace(params=params, target_params=params))
+
   def save(self) -> update_lib.TrainingState:
     """The full training state as host (NumPy) arrays."""
     return jax.device_get(self._state)
