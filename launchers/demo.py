@@ -58,6 +58,9 @@ _N_STEP = flags.DEFINE_integer('n_step', 10, 'n-step return horizon.')
 _TARGET_UPDATE = flags.DEFINE_integer(
     'target_update_period', 250, 'Learner steps between target updates.')
 _ADAM_EPS = flags.DEFINE_float('adam_eps', 1e-8, "Adam's epsilon.")
+_SEED = flags.DEFINE_integer(
+    'seed', 0, 'Seeds the learner (parameters, data order) and the in-training '
+    'evaluator; the recorded dataset and the final evaluation keep theirs.')
 _EVAL_EPISODES = flags.DEFINE_integer('eval_episodes', 5,
                                       'Final evaluation episodes per game.')
 _EVAL_MAX_FRAMES = flags.DEFINE_integer(
@@ -98,7 +101,7 @@ def pretrain(dataset_dir: str, workdir: str):
       f'--batch_size={_BATCH_SIZE.value}', f'--num_steps={_NUM_STEPS.value}',
       f'--n_step={_N_STEP.value}',
       f'--target_update_period={_TARGET_UPDATE.value}',
-      f'--adam_eps={_ADAM_EPS.value}',
+      f'--adam_eps={_ADAM_EPS.value}', f'--seed={_SEED.value}',
       f'--eval_every_steps={max(_NUM_STEPS.value // 4, 1)}',
       f'--checkpoint_every_steps={max(_NUM_STEPS.value // 8, 1)}',
       '--eval_episodes=1', '--eval_max_episode_frames=4500',
