@@ -12,16 +12,15 @@ learned to tell states apart" from "it learned the wrong values".
 """
 
 import json
-import os
 
 from absl import app
 from absl import flags
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-from agents.scaled_ql import checkpointing
 from launchers import atomic_files
 from launchers import diagnosis
+from launchers import evaluation
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
 _CHECKPOINT = flags.DEFINE_string(
@@ -38,25 +37,17 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seeds the sampled states.')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
 
 
-def _checkpoint_path() -> str:
-  if _CHECKPOINT.value:
-    return _CHECKPOINT.value
-  if not _WORKDIR.value:
-    raise app.UsageError('Give --workdir or --checkpoint.')
-  latest = checkpointing.latest_checkpoint(
-      os.path.join(_WORKDIR.value, 'checkpoints'))
-  if latest is None:
-    raise app.UsageError(f'No checkpoint in {_WORKDIR.value}/checkpoints.')
-  return latest[1]
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not _DATASET.value:
     raise app.UsageError('--dataset is required: the states to probe.')
+  try:
+    path = evaluation.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   checkpoint, results = diagnosis.diagnose_checkpoint(
-      _checkpoint_path(), _DATASET.value, _CHECKPOINTS.value,
+      path, _DATASET.value, _CHECKPOINTS.value,
       _NUM_STATES.value, _SEED.value, _DATA_DIR.value)
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
   print(diagnosis.format_diagnostics(results))

@@ -11,14 +11,12 @@ then mean, median and IQM of the human-normalised scores. Writes the table
       --dataset=/data/rlds --checkpoints='first 20%'
 """
 
-import os
 
 from absl import app
 from absl import flags
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-from agents.scaled_ql import checkpointing
 from launchers import evaluation
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
@@ -38,15 +36,10 @@ _SEED = flags.DEFINE_integer('seed', 12345, 'Evaluation seed.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  path = _CHECKPOINT.value
-  if path is None:
-    if not _WORKDIR.value:
-      raise app.UsageError('Give --workdir or --checkpoint.')
-    latest = checkpointing.latest_checkpoint(
-        os.path.join(_WORKDIR.value, 'checkpoints'))
-    if latest is None:
-      raise app.UsageError(f'No checkpoint in {_WORKDIR.value}/checkpoints.')
-    path = latest[1]
+  try:
+    path = evaluation.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   table = evaluation.evaluate_checkpoint(
       path, _EPISODES.value, _MAX_FRAMES.value, _SEED.value, _DATASET.value,
       _CHECKPOINTS.value, _WORKDIR.value)

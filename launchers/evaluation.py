@@ -247,6 +247,22 @@ class LoadedCheckpoint:
   params: Any
 
 
+def checkpoint_path(workdir: Optional[str], checkpoint: Optional[str]) -> str:
+  """`checkpoint` if given, else the latest checkpoint of run `workdir`.
+
+  Raises:
+    ValueError: neither is given, or `workdir` has no checkpoint.
+  """
+  if checkpoint:
+    return checkpoint
+  if not workdir:
+    raise ValueError('Give --workdir or --checkpoint.')
+  latest = checkpointing.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
+  if latest is None:
+    raise ValueError(f'No checkpoint in {workdir}/checkpoints.')
+  return latest[1]
+
+
 def load_checkpoint(path: str) -> LoadedCheckpoint:
   """The builder and online parameters of checkpoint `path`.
 

@@ -2,7 +2,6 @@
 fine-tuning program (Scaled QL from a pre-trained checkpoint, Acme's DQN),
 their stops, and bad input. Real games, real Reverb, real Launchpad."""
 
-import csv
 import dataclasses
 import os
 import re
@@ -21,6 +20,8 @@ from agents.scaled_ql import checkpointing
 from launchers import evaluation
 from launchers import online_finetuning
 from tests_support import TINY_LEARNER
+from tests_support import checkpoint_steps
+from tests_support import csv_rows
 from tests_support import tiny_experiment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,14 +53,6 @@ def _finetune_command(checkpoint, workdir, *flags):
           f'--workdir={workdir}', *flags]
 
 
-def _checkpoint_steps(workdir):
-  return [step for step, _ in checkpointing.list_checkpoints(
-      os.path.join(workdir, 'checkpoints'))]
-
-
-def _csv_rows(workdir, label):
-  with open(os.path.join(workdir, 'logs', label, 'logs.csv')) as f:
-    return list(csv.DictReader(f))
 
 
 def _assert_clean_exit(process_returncode, output):
@@ -101,13 +94,13 @@ def test_finetuning_program_trains_evaluates_and_stops_by_itself(
   _assert_clean_exit(process.returncode, output)
   assert 'Learner initialised from' in output
   assert 'Learner reached 300 steps; stopping the program.' in output
-  assert _checkpoint_steps(str(tmp_path))[-1] == 300
-  learner_rows = _csv_rows(str(tmp_path), 'learner')
+  assert checkpoint_steps(str(tmp_path))[-1] == 300
+  learner_rows = csv_rows(str(tmp_path), 'learner')
   assert learner_rows and float(learner_rows[-1]['td_loss']) > 0
-  actor_rows = _csv_rows(str(tmp_path), 'actor_0') + _csv_rows(str(tmp_path),
+  actor_rows = csv_rows(str(tmp_path), 'actor_0') + csv_rows(str(tmp_path),
                                                                'actor_1')
   assert actor_rows and all(int(r['episode_length']) > 0 for r in actor_rows)
-  evaluations = _csv_rows(str(tmp_path), 'evaluator')
+  evaluations = csv_rows(str(tmp_path), 'evaluator')
   assert evaluations and {row['game'] for row in evaluations} == {'Breakout'}
 
 
@@ -120,12 +113,12 @@ def test_sigterm_stops_the_finetuning_program_cleanly(pretrained_checkpoint,
                         '--eval_every_steps=1000000'),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
   deadline = time.time() + 300
-  while not _checkpoint_steps(str(tmp_path)) and time.time() < deadline:
+  while not checkpoint_steps(str(tmp_path)) and time.time() < deadline:
     time.sleep(0.5)
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=120)
   _assert_clean_exit(process.returncode, output)
-  steps = _checkpoint_steps(str(tmp_path))
+  steps = checkpoint_steps(str(tmp_path))
   assert steps[-1] >= 20
   assert f'Checkpoint at learner step {steps[-1]}' in output
 
@@ -139,9 +132,9 @@ def test_acme_dqn_builder_runs_through_make_program(tmp_path):
   output = process.stdout + process.stderr
   _assert_clean_exit(process.returncode, output)
   assert 'Learner reached 200 steps; stopping the program.' in output
-  assert _checkpoint_steps(str(tmp_path))[-1] == 200
-  assert _csv_rows(str(tmp_path), 'actor_0')
-  assert {row['game'] for row in _csv_rows(str(tmp_path), 'evaluator')} == {'Pong'}
+  assert checkpoint_steps(str(tmp_path))[-1] == 200
+  assert csv_rows(str(tmp_path), 'actor_0')
+  assert {row['game'] for row in csv_rows(str(tmp_path), 'evaluator')} == {'Pong'}
 
 
 def test_finetuning_learner_starts_from_the_checkpoint_parameters(

@@ -1,6 +1,5 @@
 """Offline pre-training: the Launchpad program, resume, stop, bad input."""
 
-import csv
 import dataclasses
 import os
 import signal
@@ -15,6 +14,8 @@ import pytest
 from agents.scaled_ql import checkpointing
 from launchers import pretraining
 from tests_support import TINY_LEARNER
+from tests_support import checkpoint_steps
+from tests_support import csv_rows
 from tests_support import tiny_experiment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,14 +28,6 @@ def _pretrain_command(dataset, workdir, *flags):
           f'--workdir={workdir}', *flags]
 
 
-def _checkpoint_steps(workdir):
-  return [step for step, _ in checkpointing.list_checkpoints(
-      os.path.join(workdir, 'checkpoints'))]
-
-
-def _csv_rows(workdir, label):
-  with open(os.path.join(workdir, 'logs', label, 'logs.csv')) as f:
-    return list(csv.DictReader(f))
 
 
 @pytest.mark.parametrize('launch_type', ['local_mt', 'local_mp'])
@@ -50,10 +43,10 @@ def test_launchpad_program_trains_evaluates_and_stops_by_itself(
   assert process.returncode == 0, output[-5000:]
   assert 'Killing entire runtime' not in output
   assert 'Learner reached 300 steps; stopping the program.' in output
-  assert _checkpoint_steps(str(tmp_path))[-1] == 300
-  learner_rows = _csv_rows(str(tmp_path), 'learner')
+  assert checkpoint_steps(str(tmp_path))[-1] == 300
+  learner_rows = csv_rows(str(tmp_path), 'learner')
   assert learner_rows and float(learner_rows[-1]['td_loss']) > 0
-  evaluations = _csv_rows(str(tmp_path), 'evaluator')
+  evaluations = csv_rows(str(tmp_path), 'evaluator')
   assert {row['game'] for row in evaluations} == {'Pong', 'Breakout'}
 
 
@@ -65,13 +58,13 @@ def test_sigterm_stops_the_program_cleanly_with_a_final_checkpoint(
                         '--eval_every_steps=1000000'),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
   deadline = time.time() + 300
-  while not _checkpoint_steps(str(tmp_path)) and time.time() < deadline:
+  while not checkpoint_steps(str(tmp_path)) and time.time() < deadline:
     time.sleep(0.5)
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=120)
   assert process.returncode == 0, output[-5000:]
   assert 'Killing entire runtime' not in output
-  steps = _checkpoint_steps(str(tmp_path))
+  steps = checkpoint_steps(str(tmp_path))
   assert steps[-1] >= 20
   assert f'Checkpoint at learner step {steps[-1]}' in output
 
@@ -95,15 +88,15 @@ def test_restarted_run_resumes_step_count_and_optimiser_state(
     assert np.array_equal(a, b)  # Parameters, target, Adam moments, key.
   runner.train(should_stop=lambda: False)
   assert runner.completed_steps() == 20
-  assert _checkpoint_steps(str(tmp_path))[-1] == 20
+  assert checkpoint_steps(str(tmp_path))[-1] == 20
 
 
 def test_single_process_mode_trains_and_evaluates(tiny_atari_dataset, tmp_path):
   results = pretraining.run_single_process(
       tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=20))
   assert set(results) == {'Pong', 'Breakout'}
-  assert _checkpoint_steps(str(tmp_path))[-1] == 20
-  rounds = _csv_rows(str(tmp_path), 'evaluator_aggregate')
+  assert checkpoint_steps(str(tmp_path))[-1] == 20
+  rounds = csv_rows(str(tmp_path), 'evaluator_aggregate')
   assert [int(row['learner_steps']) for row in rounds] == [0, 10, 20]
 
 

@@ -1,5 +1,9 @@
 """Helpers shared by the test modules (not tests themselves)."""
 
+import csv
+import os
+
+from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
 from launchers import experiment as experiment_lib
 
@@ -16,3 +20,15 @@ def tiny_experiment(dataset, workdir, **overrides):
                   eval_every_steps=10, eval_max_episode_frames=400)
   settings.update(overrides)
   return experiment_lib.PretrainExperiment(**settings)
+
+
+def checkpoint_steps(workdir):
+  """Learner steps of the checkpoints in <workdir>/checkpoints, oldest first."""
+  return [step for step, _ in checkpointing.list_checkpoints(
+      os.path.join(workdir, 'checkpoints'))]
+
+
+def csv_rows(workdir, label):
+  """The rows of <workdir>/logs/<label>/logs.csv."""
+  with open(os.path.join(workdir, 'logs', label, 'logs.csv')) as f:
+    return list(csv.DictReader(f))
