@@ -42,10 +42,10 @@ _GAMES = flags.DEFINE_list('games', ['Breakout', 'SpaceInvaders', 'MsPacman'],
                            'Games to record and pre-train on.')
 _STEPS_PER_CHECKPOINT = flags.DEFINE_integer(
     'steps_per_checkpoint', 10_000, 'Recorded agent steps per behaviour checkpoint.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', 12_000, 'Learner steps.')
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 16_000, 'Learner steps.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Learner batch size.')
 _NETWORK_SIZE = flags.DEFINE_string('network_size', 'resnet_tiny', 'Torso size.')
-# A 10-minute CPU run takes ~12k learner steps, a ten-thousandth of a paper-
+# A 13-minute CPU run takes ~16k learner steps, a ten-thousandth of a paper-
 # scale run. With 3-step returns and Dopamine's Adam epsilon (3.125e-4) the
 # network learned per-game action offsets in that time but no state values
 # (within-game feature cosine 0.98-0.9998, a nearly constant greedy action,

@@ -387,5 +387,9 @@ def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
                                        json.dumps(table, indent=2))
     atomic_files.write_text_atomically(os.path.join(directory, 'results.md'),
                                        format_table(table))
-    table['plots'] = plots.plot_all(workdir, dataset_scores)
+    table['plots'] = plots.plot_all(
+        workdir, dataset_scores,
+        final_scores={row['game']: row['mean_score'] for row in table['games']},
+        final_step=loaded.step,
+        final_label=f'{episodes}-episode evaluation')
   return table

@@ -46,9 +46,13 @@ def plot_learner(workdir: str, output_path: str) -> Optional[str]:
 
 
 def plot_evaluation(workdir: str, output_path: str,
-                    dataset_scores: Optional[Mapping[str, float]] = None
-                    ) -> Optional[str]:
-  """Mean raw score per game against learner steps; the data's mean dashed."""
+                    dataset_scores: Optional[Mapping[str, float]] = None,
+                    final_scores: Optional[Mapping[str, float]] = None,
+                    final_step: Optional[int] = None,
+                    final_label: str = 'final evaluation') -> Optional[str]:
+  """Mean raw score per game against learner steps; the data's mean dashed;
+  `final_scores` (e.g. launchers.evaluate's longer evaluation at
+  `final_step`) as a separate marker."""
   rows = read_log(workdir, 'evaluator')
   if not rows:
     return None
@@ -60,10 +64,13 @@ def plot_evaluation(workdir: str, output_path: str,
     axis.plot([int(float(r['learner_steps'])) for r in game_rows],
               [float(r['mean_return']) for r in game_rows], marker='o',
               label='agent')
+    if final_scores and game in final_scores:
+      axis.plot([final_step], [final_scores[game]], marker='*', markersize=12,
+                linestyle='none', color='tab:red', label=final_label)
     if dataset_scores and game in dataset_scores:
       axis.axhline(dataset_scores[game], color='gray', linestyle='--',
                    label='data mean')
-      axis.legend(fontsize=8)
+    axis.legend(fontsize=8)
     axis.set_title(game)
     axis.set_xlabel('learner step')
     axis.set_ylabel('mean game score')
@@ -79,13 +86,18 @@ def _save(figure, output_path: str) -> str:
 
 
 def plot_all(workdir: str,
-             dataset_scores: Optional[Mapping[str, float]] = None) -> List[str]:
-  """Writes <workdir>/plots/{learner,evaluation}.png; returns their paths."""
+             dataset_scores: Optional[Mapping[str, float]] = None,
+             **final_evaluation) -> List[str]:
+  """Writes <workdir>/plots/{learner,evaluation}.png; returns their paths.
+
+  `final_evaluation`: final_scores, final_step, final_label of
+  plot_evaluation.
+  """
   directory = os.path.join(workdir, 'plots')
   os.makedirs(directory, exist_ok=True)
   written = [
       plot_learner(workdir, os.path.join(directory, 'learner.png')),
       plot_evaluation(workdir, os.path.join(directory, 'evaluation.png'),
-                      dataset_scores),
+                      dataset_scores, **final_evaluation),
   ]
   return [path for path in written if path]
