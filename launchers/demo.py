@@ -52,8 +52,8 @@ _NETWORK_SIZE = flags.DEFINE_string('network_size', 'resnet_tiny', 'Torso size.'
 # scores below the data; measured with launchers.diagnose). 10-step returns
 # put each reward one backup away from the actions that led to it, and Adam's
 # epsilon at 1e-8 stops damping the small gradients (per-parameter RMS
-# ~1e-4 against Dopamine's 3.125e-4). Together they made values and greedy actions state-dependent
-# within the budget (README, "The demo").
+# ~1e-4 against Dopamine's 3.125e-4). Together they made values and greedy
+# actions state-dependent within the budget (README, "The demo").
 _N_STEP = flags.DEFINE_integer('n_step', 10, 'n-step return horizon.')
 _TARGET_UPDATE = flags.DEFINE_integer(
     'target_update_period', 250, 'Learner steps between target updates.')
