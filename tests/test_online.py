@@ -53,8 +53,6 @@ def _finetune_command(checkpoint, workdir, *flags):
           f'--workdir={workdir}', *flags]
 
 
-
-
 def _assert_clean_exit(process_returncode, output):
   assert process_returncode == 0, output[-5000:]
   assert 'Killing entire runtime' not in output
@@ -66,18 +64,31 @@ def test_builder_runs_in_acme_distributed_layout_and_stops_cleanly(tmp_path):
   """Acme's DistributedLayout (StepsLimiter, CheckpointingRunner, Acme actor
   loops) with our builder, real Pong actors and Reverb; the replay drain at
   the stop is what lets it end without Launchpad's kill."""
-  process = subprocess.run(
-      [sys.executable, os.path.join('tests', 'programs',
-                                    'acme_distributed_layout.py'),
-       str(tmp_path), '800'],
-      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-  output = process.stdout + process.stderr
+  # Acme's nodes stop on the SystemExit that Launchpad raises in their
+  # threads asynchronously. Rarely (1 of 2 full CI runs under load) it lands
+  # in a garbage-collection callback, which swallows it ("Exception ignored
+  # in: <function _xla_gc_callback ...> SystemExit"); that node then never
+  # returns and Launchpad kills the program. That upstream race alone earns
+  # one more try; any other unclean stop fails at once.
+  for attempt in range(2):
+    workdir = os.path.join(tmp_path, f'attempt_{attempt}')
+    process = subprocess.run(
+        [sys.executable, os.path.join('tests', 'programs',
+                                      'acme_distributed_layout.py'),
+         workdir, '800'],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    output = process.stdout + process.stderr
+    swallowed_exit = ('Exception ignored in' in output and
+                      '_xla_gc_callback' in output and
+                      'SystemExit' in output)
+    if process.returncode == 0 or not swallowed_exit:
+      break
   _assert_clean_exit(process.returncode, output)
   assert 'StepsLimiter: Max steps of 800 was reached, terminating' in output
   # (800 - 100 min replay) actor steps x 4 samples per insert / batch 8.
   learner_steps = [int(s) for s in re.findall(r'Learner Steps = (\d+)', output)]
   assert learner_steps and max(learner_steps) >= 200
-  assert os.path.isdir(os.path.join(tmp_path, 'checkpoints', 'learner'))
+  assert os.path.isdir(os.path.join(workdir, 'checkpoints', 'learner'))
 
 
 @pytest.mark.parametrize('launch_type', ['local_mt', 'local_mp'])
