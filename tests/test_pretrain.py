@@ -28,8 +28,6 @@ def _pretrain_command(dataset, workdir, *flags):
           f'--workdir={workdir}', *flags]
 
 
-
-
 @pytest.mark.parametrize('launch_type', ['local_mt', 'local_mp'])
 def test_launchpad_program_trains_evaluates_and_stops_by_itself(
     launch_type, tiny_atari_dataset, tmp_path):
