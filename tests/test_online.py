@@ -63,27 +63,15 @@ def _assert_clean_exit(process_returncode, output):
 
 def test_builder_runs_in_acme_distributed_layout_and_stops_cleanly(tmp_path):
   """Acme's DistributedLayout (StepsLimiter, CheckpointingRunner, Acme actor
-  loops) with our builder, real Pong actors and Reverb; the replay drain at
-  the stop is what lets it end without Launchpad's kill."""
-  # Acme's nodes stop on the SystemExit that Launchpad raises in their
-  # threads asynchronously. Rarely (1 of 2 full CI runs under load) it lands
-  # in a garbage-collection callback, which swallows it ("Exception ignored
-  # in: <function _xla_gc_callback ...> SystemExit"); that node then never
-  # returns and Launchpad kills the program. That upstream race alone earns
-  # one more try; any other unclean stop fails at once.
-  for attempt in range(2):
-    workdir = os.path.join(tmp_path, f'attempt_{attempt}')
-    process = subprocess.run(
-        [sys.executable, os.path.join('tests', 'programs',
-                                      'acme_distributed_layout.py'),
-         workdir, '800'],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
-    output = process.stdout + process.stderr
-    swallowed_exit = ('Exception ignored in' in output and
-                      '_xla_gc_callback' in output and
-                      'SystemExit' in output)
-    if process.returncode == 0 or not swallowed_exit:
-      break
+  loops) with our builder, real Pong actors and Reverb; the replay drain and
+  the redelivered stop are what let it end without Launchpad's kill."""
+  workdir = str(tmp_path)
+  process = subprocess.run(
+      [sys.executable, os.path.join('tests', 'programs',
+                                    'acme_distributed_layout.py'),
+       workdir, '800'],
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+  output = process.stdout + process.stderr
   _assert_clean_exit(process.returncode, output)
   assert 'StepsLimiter: Max steps of 800 was reached, terminating' in output
   # The counts Acme's counter node saved when the stop reached it. (The

@@ -6,7 +6,7 @@ supplies the factories: real Pong actors, the tiny network, a real Reverb
 server. Acme's StepsLimiter stops it after MAX_ACTOR_STEPS actor steps.
 
 By default the layout is launchers.acme_layouts.CleanStopDistributedLayout
-(Acme's, with a replay drain at the stop); with LAYOUT=acme it is Acme's
+(Acme's, with a replay drain and stop redelivery); with LAYOUT=acme it is Acme's
 class unchanged, which Launchpad kills at the stop (see that module).
 Usage: python tests/programs/acme_distributed_layout.py WORKDIR MAX_ACTOR_STEPS [LAYOUT]
 """
