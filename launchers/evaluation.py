@@ -93,6 +93,10 @@ class Evaluator:
       human-normalised scores and each game's mean return and score, one
       column each (numbers only, so TensorBoard can take it).
     eval_every_steps: in `run()`, learner steps between evaluation rounds.
+    learner_probe: in `run()`, a method of `variable_source`'s node that
+      takes no arguments (e.g. 'completed_steps' of a LearnerRunner): the
+      first round waits until it answers, in a way the stop ends
+      (program_stop.wait_until_serving). None: no wait for the learner.
   """
 
   def __init__(self, builder, variable_source: core.VariableSource,
@@ -101,7 +105,8 @@ class Evaluator:
                counter: Optional[counting.Counter] = None,
                logger: Optional[loggers.Logger] = None,
                aggregate_logger: Optional[loggers.Logger] = None,
-               eval_every_steps: int = 0):
+               eval_every_steps: int = 0,
+               learner_probe: Optional[str] = None):
     self._builder = builder
     self._variable_source = variable_source
     self._games = list(games)
@@ -112,6 +117,7 @@ class Evaluator:
     self._logger = logger
     self._aggregate_logger = aggregate_logger
     self._eval_every_steps = eval_every_steps
+    self._learner_probe = learner_probe
     self._networks = builder.make_networks()
     self._rounds = 0
 
@@ -173,6 +179,11 @@ class Evaluator:
     """
     # Only Launchpad programs call run().
     from launchers import program_stop  # pylint: disable=g-import-not-at-top
+    servers = [(self._counter, 'get_counts')]
+    if self._learner_probe:
+      servers.append((self._variable_source, self._learner_probe))
+    if not program_stop.wait_until_serving(servers):
+      return
     next_evaluation = 0
     while not program_stop.stop_requested():
       steps = self._counter.get_counts().get('learner_steps', 0)

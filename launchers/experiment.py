@@ -174,13 +174,15 @@ class PretrainExperiment:
         self.checkpoint_every_steps, counter=counter)
 
   def make_evaluator(self, variable_source,
-                     counter: Optional[counting.Counter] = None
+                     counter: Optional[counting.Counter] = None,
+                     learner_probe: Optional[str] = None
                      ) -> evaluation.Evaluator:
+    """See evaluation.Evaluator for `learner_probe`."""
     return evaluation.Evaluator(
         builder=self.make_builder(), variable_source=variable_source,
         games=self.games, episodes_per_game=self.eval_episodes,
         environment_factory=evaluation.make_evaluation_environment_factory(
             self.eval_max_episode_frames),
         seed=self.seed + 1, counter=counter,
-        eval_every_steps=self.eval_every_steps,
+        eval_every_steps=self.eval_every_steps, learner_probe=learner_probe,
         **logging_utils.make_evaluator_loggers(self.workdir))

@@ -24,10 +24,9 @@ from absl import logging
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-import launchpad as lp
-
 from agents.scaled_ql import config as learner_config
 from launchers import online_finetuning
+from launchers import program_stop
 
 _DEFAULTS = online_finetuning.FinetuneExperiment
 _LEARNER = learner_config.ScaledQLConfig
@@ -132,9 +131,9 @@ def main(argv):
                f'from {experiment.checkpoint}' if experiment.checkpoint
                else 'from scratch', experiment.num_env_steps,
                experiment.num_learner_steps)
-  lp.launch(experiment.make_program(), terminal='current_terminal',
-            serialize_py_nodes=False)
+  program_stop.launch(experiment.make_program())
 
 
 if __name__ == '__main__':
+  program_stop.use_termination_notice_default()
   app.run(main)

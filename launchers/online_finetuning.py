@@ -178,6 +178,11 @@ class ActorNode:
     self._actor_id = actor_id
 
   def run(self):
+    # The learner node is this program's LearnerRunner.
+    if not program_stop.wait_until_serving(
+        [(self._counter, 'get_counts'),
+         (self._variable_source, 'completed_steps')]):
+      return
     seed = self._config.seed + 1000 * (self._actor_id + 1)
     environment = self._environment_factory(seed)
     networks = self._network_factory(specs.make_environment_spec(environment))
@@ -225,7 +230,9 @@ def _replay_tables(builder, environment_spec):
 def _learner_node(builder, network_factory, environment_spec, replay, counter,
                   config, learner_initializer):
   return make_learner_runner(builder, network_factory, environment_spec,
-                             replay, config, counter, learner_initializer)
+                             replay, config,
+                             program_stop.CounterClient(counter),
+                             learner_initializer)
 
 
 def _evaluator_node(builder, network_factory, policy_factory,
@@ -239,6 +246,7 @@ def _evaluator_node(builder, network_factory, policy_factory,
       environment_factory=lambda game, seed: environment_factory(seed),
       seed=config.seed + 1, counter=counter,
       eval_every_steps=config.eval_every_steps,
+      learner_probe='completed_steps',
       **logging_utils.make_evaluator_loggers(config.workdir))
 
 

@@ -16,11 +16,10 @@ from absl import flags
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
-import launchpad as lp
-
 from agents.scaled_ql import config as learner_config
 from launchers import experiment as experiment_lib
 from launchers import pretraining
+from launchers import program_stop
 
 _GAMES = flags.DEFINE_list('games', ['Pong', 'Breakout'], 'Games to pre-train on.')
 _DATASET = flags.DEFINE_string(
@@ -106,9 +105,9 @@ def main(argv):
   if _SINGLE_PROCESS.value:
     pretraining.run_single_process(experiment)
     return
-  lp.launch(pretraining.make_program(experiment), terminal='current_terminal',
-            serialize_py_nodes=False)
+  program_stop.launch(pretraining.make_program(experiment))
 
 
 if __name__ == '__main__':
+  program_stop.use_termination_notice_default()
   app.run(main)

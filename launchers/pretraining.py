@@ -28,12 +28,13 @@ from launchers import program_stop
 
 
 def _learner_node(experiment: experiment_lib.PretrainExperiment, counter):
-  return experiment.make_learner_runner(counter)
+  return experiment.make_learner_runner(program_stop.CounterClient(counter))
 
 
 def _evaluator_node(experiment: experiment_lib.PretrainExperiment, learner,
                     counter):
-  return experiment.make_evaluator(variable_source=learner, counter=counter)
+  return experiment.make_evaluator(variable_source=learner, counter=counter,
+                                   learner_probe='completed_steps')
 
 
 def make_program(experiment: experiment_lib.PretrainExperiment) -> lp.Program:

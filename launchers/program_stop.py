@@ -2,11 +2,28 @@
 
 Launchpad stops a program by setting every node's stop event (on `lp.stop()`,
 SIGTERM or Ctrl-C) and SIGKILLs the whole runtime if a node is still running
-10 s later; a node cannot be interrupted while it is inside C++ (an RPC, a
-blocking read). So:
+`--lp_termination_notice_secs` later; a node cannot be interrupted while it
+is inside C++ (an RPC, a blocking read, an XLA compilation). So:
+
+* the launchers give the nodes TERMINATION_NOTICE_SECONDS, not Launchpad's
+  10 s, and under local_mp only the launching process enforces it
+  (`launch`). A node sees the stop only
+  after its start-up (imports, dataset pipeline, checkpoint restore, network
+  initialisation): measured under local_mp on 2 cores, a SIGTERM 4-10 s after
+  the start of the online program had the learner still initialising 7 s
+  later, and Launchpad killed the runtime (4 of 4 runs, 10 s notice);
 
 * working nodes poll `stop_requested()` at every step and make no remote call
   once it is true;
+* a node's first remote call to another node waits for that node's server
+  to come up, inside gRPC, where no stop can reach it; when the other node
+  stops before ever serving (a stop during start-up, while nodes still
+  import and compile), it waits forever (measured under local_mp: a SIGTERM
+  6-8 s after the start left the evaluator in its first `get_variables` and
+  Launchpad killed the runtime, 2 of 2 runs). So nodes first wait for their
+  servers with `wait_until_serving`, which the stop ends;
+* learners reach the counter through `CounterClient`, which makes no call
+  after the stop, since a learner's step can span it;
 * serving nodes (the learner, the counter) keep serving for a short grace
   period after the stop, so that a remote call another node started just
   before the stop completes instead of hitting a server that is going away
@@ -31,13 +48,16 @@ timeout in Acme's own code (measured, Reverb 0.7.0 / Acme 0.4.0):
   (measured: exit status 0).
 """
 
+from concurrent import futures
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 
+from absl import flags
 from absl import logging
 import launchpad as lp
+from launchpad.nodes.python import local_multi_processing
 
 from builders import acme_compat  # noqa: F401  (before acme)
 
@@ -52,6 +72,43 @@ SERVING_GRACE_SECONDS = 1.0
 REPLAY_DRAIN_SECONDS = 3.0
 # Bounded waits inside the drain and StopAwareIterator (milliseconds).
 _POLL_MS = 100
+# Launchpad's default for the programs' launchers: longer than a node's
+# start-up with six node processes starting at once on 2 cores.
+TERMINATION_NOTICE_SECONDS = 30
+
+
+def use_termination_notice_default():
+  """Makes TERMINATION_NOTICE_SECONDS the default of Launchpad's
+  --lp_termination_notice_secs; call before flags are parsed."""
+  flags.FLAGS.set_default('lp_termination_notice_secs',
+                          TERMINATION_NOTICE_SECONDS)
+
+
+def launch(program: lp.Program):
+  """lp.launch in this terminal; under local_mp, only this process enforces
+  the termination notice.
+
+  Each local_mp node process has a worker manager of its own, which would
+  SIGKILL itself at its own notice (Launchpad's 10 s), counted down twice as
+  fast because the launching process re-sends SIGTERM every second. The
+  nodes are given --lp_termination_notice_secs=-1 (no self-kill); this
+  process kills every node still running when its notice has passed.
+  """
+  _define_missing_launchpad_placeholder_flag()
+  node_flags = local_multi_processing.PythonProcess(
+      args={'lp_termination_notice_secs': -1})
+  lp.launch(program, terminal='current_terminal', serialize_py_nodes=False,
+            local_resources={group: node_flags for group in program.groups})
+
+
+def _define_missing_launchpad_placeholder_flag():
+  # Launchpad 0.5.0 passes a node's flag arguments to its process through a
+  # placeholder flag per flag type, and looks up one, 'lp_dummy_config', that
+  # it never defines (KeyError). A flag of a type no other placeholder has
+  # stands in for it.
+  if 'lp_dummy_config' not in flags.FLAGS:
+    flags.DEFINE_multi_string('lp_dummy_config', [],
+                              'Placeholder that Launchpad 0.5.0 expects.')
 
 
 def stop_requested() -> bool:
@@ -72,6 +129,38 @@ def stop_check() -> Callable[[], bool]:
     return lambda: False
 
 
+def wait_until_serving(calls: Sequence[Tuple[Any, str]],
+                       should_stop: Optional[Callable[[], bool]] = None
+                       ) -> bool:
+  """Waits until every server answers, or the program stops.
+
+  Args:
+    calls: (courier handle, name of a method it serves that takes no
+      arguments), e.g. (counter, 'get_counts'), (learner, 'completed_steps').
+      A handle without courier futures (an object in this process) is not
+      waited for.
+    should_stop: default: `stop_check()`.
+
+  Returns:
+    True once all have answered; False as soon as the program stops, with
+    the pending call cancelled.
+  """
+  should_stop = should_stop or stop_check()
+  for handle, method in calls:
+    if not hasattr(handle, 'futures'):
+      continue
+    answer = getattr(handle.futures, method)()
+    while True:
+      try:
+        answer.result(timeout=_POLL_MS / 1000)
+        break
+      except futures.TimeoutError:
+        if should_stop():
+          answer.cancel()
+          return False
+  return True
+
+
 def serve_until_stopped():
   """Returns SERVING_GRACE_SECONDS after the program's stop event is set."""
   while not lp.wait_for_stop(1.0):
@@ -84,6 +173,35 @@ class CounterNode(counting.Counter):
 
   def run(self):
     serve_until_stopped()
+
+
+class CounterClient:
+  """A node's handle to the program's counter that makes no call once the
+  program stops.
+
+  Acme learners count each step on the counter after its update. When a step
+  spans the stop (the first one compiles for many seconds), that call would
+  go to a counter node that has stopped serving and wait forever inside
+  gRPC (measured: the online program's learner, SIGTERM 25 s after the
+  start, 30 s notice, killed). After the stop, increments are dropped and
+  `get_counts` returns the last counts seen; the final checkpoint, not the
+  counter, carries the learner's step. Make it in the node's thread.
+  """
+
+  def __init__(self, counter, should_stop: Optional[Callable[[], bool]] = None):
+    self._counter = counter
+    self._should_stop = should_stop or stop_check()
+    self._last_counts = {}
+
+  def increment(self, **counts):
+    if not self._should_stop():
+      self._last_counts = self._counter.increment(**counts)
+    return self._last_counts
+
+  def get_counts(self):
+    if not self._should_stop():
+      self._last_counts = self._counter.get_counts()
+    return self._last_counts
 
 
 class StopAwareIterator:
