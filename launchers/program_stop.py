@@ -64,7 +64,7 @@ from builders import acme_compat  # noqa: F401  (before acme)
 from acme.utils import counting
 
 # Longer than any single remote call of these programs (milliseconds), far
-# shorter than Launchpad's 10 s termination notice.
+# shorter than the termination notice.
 SERVING_GRACE_SECONDS = 1.0
 # How long replay keeps being sampled after the stop so that no actor stays
 # blocked on a rate limiter: longer than an actor needs to see the stop and
