@@ -7,12 +7,11 @@ is inside C++ (an RPC, a blocking read, an XLA compilation). So:
 
 * the launchers give the nodes TERMINATION_NOTICE_SECONDS, not Launchpad's
   10 s, and under local_mp only the launching process enforces it
-  (`launch`). A node sees the stop only
-  after its start-up (imports, dataset pipeline, checkpoint restore, network
-  initialisation): measured under local_mp on 2 cores, a SIGTERM 4-10 s after
-  the start of the online program had the learner still initialising 7 s
-  later, and Launchpad killed the runtime (4 of 4 runs, 10 s notice);
-
+  (`launch`). A node sees the stop only after its start-up (imports, dataset
+  pipeline, checkpoint restore, network initialisation): measured under
+  local_mp on 2 cores, a SIGTERM 4-10 s after the start of the online
+  program had the learner still initialising 7 s later, and Launchpad killed
+  the runtime (4 of 4 runs, 10 s notice);
 * working nodes poll `stop_requested()` at every step and make no remote call
   once it is true;
 * a node's first remote call to another node waits for that node's server
