@@ -12,6 +12,16 @@ give are marked [choice]):
     -> one linear head per game, D -> A_max * num_atoms      [paper: 1-layer
        head per game]; the example's game_id picks its head  -> logits
 
+The head's outputs per action depend on `value_head` (VALUE_HEADS):
+  'categorical': C51 logits over atoms at linspace(v_min, v_max, num_atoms)
+    (Bellemare et al. 2017; atoms sit on both ends of the range);
+  'histogram': logits over num_atoms equal bins partitioning [v_min, v_max]
+    (HL-Gauss, Farebrother et al. 2024); the support is the bins' centres,
+    so no atom sits on v_min or v_max;
+  'scalar': one output per action, the Q-value itself (DQN); the logits have
+    a trailing axis of size 1 and there is no support.
+In every case `q_values` is the expected value (or the scalar).
+
 The projection keeps D modest (default 512, [choice]) so 40 heads of
 18 x 51 outputs stay ~19M parameters. The heads' weights are stacked
 [G, D, A_max * N]; one matmul against the features placed in the example's
@@ -41,13 +51,39 @@ from networks import torsos
 Params = Any
 INVALID_ACTION_VALUE = -1e9
 _NORM_EPSILON = 1e-6
+VALUE_HEADS = ("categorical", "histogram", "scalar")
+
+
+def histogram_bin_edges(v_min: float, v_max: float,
+                        num_bins: int) -> np.ndarray:
+  """float32 [num_bins + 1] edges of equal bins partitioning [v_min, v_max]."""
+  return np.linspace(v_min, v_max, num_bins + 1, dtype=np.float32)
+
+
+def value_support(value_head: str, num_atoms: int, v_min: float,
+                  v_max: float):
+  """float32 [num_atoms] values of a categorical head's outputs, or None.
+
+  'categorical': C51 atoms linspace(v_min, v_max, num_atoms); 'histogram':
+  centres of histogram_bin_edges; 'scalar': None (the output is the value).
+  """
+  if value_head not in VALUE_HEADS:
+    raise ValueError(f"Unknown value_head {value_head!r}; known: "
+                     f"{VALUE_HEADS}")
+  if value_head == "scalar":
+    return None
+  if value_head == "categorical":
+    return np.linspace(v_min, v_max, num_atoms, dtype=np.float32)
+  edges = histogram_bin_edges(v_min, v_max, num_atoms)
+  return (edges[:-1] + edges[1:]) / 2
 
 
 class QNetworkOutput(NamedTuple):
   """What `apply` returns for a batch of B examples.
 
   Attributes:
-    q_logits: float32 [B, A_max, N] return-distribution logits.
+    q_logits: float32 [B, A_max, N] return-distribution logits (N = 1 and
+      the Q-values themselves for a 'scalar' head).
     q_values: float32 [B, A_max] expected returns; padded actions are
       INVALID_ACTION_VALUE.
     features: float32 [B, D] unit-norm shared features.
@@ -102,6 +138,14 @@ def expected_values(logits: jax.Array, support: jax.Array) -> jax.Array:
   return probs @ support
 
 
+def head_values(logits: jax.Array, support) -> jax.Array:
+  """[..., N] head outputs -> [...] float32 Q-values: the expected value
+  over `support`, or for a scalar head (support None, N = 1) the output."""
+  if support is None:
+    return logits[..., 0].astype(jnp.float32)
+  return expected_values(logits, jnp.asarray(support))
+
+
 class MultiGameQNetwork(NamedTuple):
   """Pure functions of one multi-game Q-network.
 
@@ -112,7 +156,8 @@ class MultiGameQNetwork(NamedTuple):
     embed: (params, observation) -> (features [B, D], feature_norm [B]).
     head_logits: (params, features [B, D], game_id [B]) -> [B, A_max, N].
     num_actions: actions of each game, indexed by game_id.
-    support: float32 [N] return value of each atom.
+    support: float32 [N] return value of each atom or bin centre, or None
+      for a 'scalar' head (N = 1).
   """
   init: Callable[[jax.Array], Params]
   apply: Callable[[Params, jax.Array, jax.Array], QNetworkOutput]
@@ -125,6 +170,10 @@ class MultiGameQNetwork(NamedTuple):
     """bool [B, A_max]: which padded action slots exist in each game."""
     num_actions = jnp.asarray(self.num_actions, jnp.int32)[game_id]
     return jnp.arange(max(self.num_actions))[None, :] < num_actions[:, None]
+
+  def values(self, logits: jax.Array) -> jax.Array:
+    """[B, A, N] head outputs -> float32 [B, A] Q-values (all actions)."""
+    return head_values(logits, self.support)
 
 
 def _transformed(torso_name, num_actions, num_atoms, feature_dim,
@@ -162,23 +211,26 @@ def make_multi_game_q_network(
     v_max: float = 10.0,
     feature_dim: int = 512,
     compute_dtype: Any = jnp.float32,
+    value_head: str = "categorical",
 ) -> MultiGameQNetwork:
   """Builds the network for a game list.
 
   Args:
     num_actions: number of (minimal) actions of each game, in game_id order.
     torso_name: one of networks.torsos.TORSO_NAMES.
-    num_atoms, v_min, v_max: the C51 support.
+    num_atoms, v_min, v_max: the categorical support (unused by 'scalar').
     feature_dim: D, width of the shared normalised features.
     compute_dtype: dtype the torso and heads run in (params stay float32).
+    value_head: one of VALUE_HEADS (see the module docstring).
 
   Returns:
     A MultiGameQNetwork.
   """
   num_actions = tuple(int(n) for n in num_actions)
-  support = np.linspace(v_min, v_max, num_atoms, dtype=np.float32)
-  make = lambda dtype: _transformed(torso_name, num_actions, num_atoms,
-                                    feature_dim, dtype)
+  support = value_support(value_head, num_atoms, v_min, v_max)
+  outputs_per_action = 1 if support is None else num_atoms
+  make = lambda dtype: _transformed(torso_name, num_actions,
+                                    outputs_per_action, feature_dim, dtype)
   param_net, compute_net = make(jnp.float32), make(compute_dtype)
   embed_fn, head_logits_fn = compute_net.apply
 
@@ -202,8 +254,7 @@ def make_multi_game_q_network(
     features, feature_norm = embed(params, observation)
     logits = head_logits(params, features, game_id)
     q_values = jnp.where(network.valid_actions(game_id),
-                         expected_values(logits, support),
-                         INVALID_ACTION_VALUE)
+                         network.values(logits), INVALID_ACTION_VALUE)
     return QNetworkOutput(logits, q_values, features, feature_norm)
 
   return network._replace(apply=apply)

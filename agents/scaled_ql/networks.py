@@ -18,4 +18,5 @@ def make_network(config: ScaledQLConfig,
       v_min=config.v_min,
       v_max=config.v_max,
       feature_dim=config.feature_dim,
-      compute_dtype=jnp.dtype(config.compute_dtype))
+      compute_dtype=jnp.dtype(config.compute_dtype),
+      value_head=config.value_head)

@@ -5,9 +5,11 @@ any machine with JAX, Haiku, Optax and chex (e.g. a GPU box with a newer JAX).
 
 One update:
   1. online torso on [s_tm1; s_t] in one pass -> features for both (s_t's are
-     needed only for DR3); online heads on s_tm1 only;
+     needed only for DR3; without DR3 the torso sees s_tm1 only); online
+     heads on s_tm1 (and, for Double DQN, on s_t without gradient);
   2. target network (torso + heads) on s_t;
-  3. loss = C51 TD + alpha * CQL + c * DR3 (agents.scaled_ql.losses);
+  3. loss = TD (config.value_loss) + alpha * CQL + c * DR3
+     (agents.scaled_ql.losses);
   4. gradient, global-norm clipping, Adam; the target parameters are replaced
      by the online ones every `target_update_period` steps.
 """
@@ -76,19 +78,35 @@ def make_update_step(network: MultiGameQNetwork,
   """The pure (not yet jitted) update (state, batch) -> (state, metrics).
 
   Metrics: total_loss, td_loss, cql_loss, dr3_loss (unweighted batch means),
-  q_mean, q_max (expected Q over valid actions at s_tm1), feature_norm (mean
+  q_mean, q_max (Q over valid actions at s_tm1), feature_norm (mean
   norm of the s_tm1 features before normalisation), feature_cosine (mean
   cosine similarity of the s_tm1 and s_t features), grad_norm (global norm
-  before clipping).
+  before clipping). With dr3_coefficient 0 the online network does not see
+  s_t with gradient, and dr3_loss and feature_cosine are not reported.
   """
   optimizer = make_optimizer(config)
-  support = jnp.asarray(network.support)
+  support = None if network.support is None else jnp.asarray(network.support)
+  # DR3 needs the online features of s_t (with gradient); without it the
+  # online torso sees s_tm1 only, a third less torso work.
+  with_dr3 = config.dr3_coefficient != 0
 
-  def loss_fn(params, target_logits_t, batch):
+  def online_selector(params, features_t, game_id):
+    """Double DQN: online Q-values at s_t that choose the bootstrap action."""
+    return network.values(network.head_logits(
+        jax.lax.stop_gradient(params), jax.lax.stop_gradient(features_t),
+        game_id))
+
+  def loss_fn(params, target_logits_t, selector_q_t, batch):
     batch_size = batch.action.shape[0]
-    both = jnp.concatenate([batch.observation, batch.next_observation])
-    features, feature_norm = network.embed(params, both)
-    features_tm1, features_t = features[:batch_size], features[batch_size:]
+    if with_dr3:
+      both = jnp.concatenate([batch.observation, batch.next_observation])
+      features, feature_norm = network.embed(params, both)
+      features_tm1, features_t = features[:batch_size], features[batch_size:]
+      if config.double_q:
+        selector_q_t = online_selector(params, features_t, batch.game_id)
+    else:
+      features_tm1, feature_norm = network.embed(params, batch.observation)
+      features_t = None
     logits_tm1 = network.head_logits(params, features_tm1, batch.game_id)
     loss, metrics = losses.scaled_ql_loss(
         logits_tm1=logits_tm1,
@@ -101,12 +119,16 @@ def make_update_step(network: MultiGameQNetwork,
         valid_actions=network.valid_actions(batch.game_id),
         support=support,
         cql_alpha=config.cql_alpha,
-        dr3_coefficient=config.dr3_coefficient)
+        dr3_coefficient=config.dr3_coefficient,
+        value_loss=config.value_loss,
+        hl_gauss_sigma_ratio=config.hl_gauss_sigma_ratio,
+        selector_q_t=selector_q_t)
     metrics["feature_norm"] = jnp.mean(feature_norm[:batch_size])
-    # Cosine similarity of consecutive states' features: near 1 means the
-    # representation has collapsed onto one direction for every state.
-    metrics["feature_cosine"] = jnp.mean(
-        jnp.sum(features_tm1 * features_t, axis=-1))
+    if features_t is not None:
+      # Cosine similarity of consecutive states' features: near 1 means the
+      # representation has collapsed onto one direction for every state.
+      metrics["feature_cosine"] = jnp.mean(
+          jnp.sum(features_tm1 * features_t, axis=-1))
     return loss, metrics
 
   def update(state: TrainingState,
@@ -114,8 +136,13 @@ def make_update_step(network: MultiGameQNetwork,
     target_logits_t = network.apply(state.target_params,
                                     batch.next_observation,
                                     batch.game_id).q_logits
+    selector_q_t = None
+    if config.double_q and not with_dr3:
+      # Forward only: no gradient flows through the bootstrap action.
+      features_t, _ = network.embed(state.params, batch.next_observation)
+      selector_q_t = online_selector(state.params, features_t, batch.game_id)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params, target_logits_t, batch)
+        state.params, target_logits_t, selector_q_t, batch)
     updates, opt_state = optimizer.update(grads, state.opt_state,
                                           state.params)
     params = optax.apply_updates(state.params, updates)
