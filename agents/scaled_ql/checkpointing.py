@@ -87,7 +87,8 @@ def read_description(path: str) -> Dict[str, Any]:
 
 # The ScaledQLConfig fields that shape the network's parameters and outputs:
 # a checkpoint can seed or resume only a run that has the same ones.
-NETWORK_FIELDS = ('network_size', 'feature_dim', 'num_atoms', 'v_min', 'v_max')
+NETWORK_FIELDS = ('network_size', 'feature_dim', 'num_atoms', 'v_min', 'v_max',
+                  'value_loss')
 
 
 def network_description(config) -> Dict[str, Any]:
