@@ -1,0 +1,143 @@
+"""What the study compares: one dataset, the methods, seeds and budgets.
+
+Everything that defines a run lives here, so a result file (which stores
+these settings) can be traced back to the code that made it. Changing a
+setting of the study changes its `name` (a new study), never the meaning of
+results already committed.
+
+The dataset, chosen from a pilot (docs/STUDY.md): MsPacman, Qbert and
+Asterix, whose lookahead planner scores rise steadily as its epsilon falls
+(3-episode pilot, epsilon 1.0 / 0.75 / 0.5 / 0.25 / 0.0: MsPacman 223 / 333
+/ 937 / 1957 / 2577, Qbert 133 / 408 / 517 / 617 / ..., Asterix 333 / 400 /
+367 / 850 / 1400), unlike Seaquest (40 / 167 / 100 / 107 / 133) and
+SpaceInvaders (248 / 110 / 350 / 217 / 565), and whose rewards are dense
+enough to learn from in a CPU budget. Ten behaviour checkpoints per game,
+epsilon 0.6 falling to 0 (as DQN-Replay's checkpoints improve along a run);
+the methods learn from the first 20% (checkpoints 0-1), the paper's
+"low quality" data.
+"""
+
+import dataclasses
+from typing import Any, Dict, Optional, Tuple
+
+from agents.scaled_ql import config as learner_config
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyDataset:
+  """The recorded behaviour data (atari_data.recorder, lookahead policy).
+
+  Attributes:
+    games: the games, in head order.
+    num_checkpoints: behaviour checkpoints per game, of rising quality.
+    steps_per_checkpoint: transitions per checkpoint.
+    epsilon_first, epsilon_last: the lookahead planner's epsilon at the
+      first and last checkpoint (linear in between).
+    learn_from: the checkpoints the methods learn from ('first 20%').
+    random_episodes: episodes of uniform random play per game recorded
+      beside the data, the floor the low-quality data must clear.
+    max_episode_frames: episode cap of the recording (and the evaluation).
+    seed: the recorder's seed.
+  """
+  games: Tuple[str, ...] = ('MsPacman', 'Qbert', 'Asterix')
+  num_checkpoints: int = 10
+  steps_per_checkpoint: int = 10_000
+  epsilon_first: float = 0.6
+  epsilon_last: float = 0.0
+  learn_from: str = 'first 20%'
+  random_episodes: int = 20
+  max_episode_frames: int = 18_000
+  seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """One method of the study.
+
+  Attributes:
+    name: short name (the results folder).
+    agent: 'scaled_ql' (this project's learner, with `learner` overrides of
+      the study's base settings) or 'bc' (Acme's BC learner on the same
+      torso, with per-game policy heads).
+    description: what it tests, for the report.
+    learner: ScaledQLConfig fields that differ from the study's base.
+  """
+  name: str
+  agent: str
+  description: str
+  learner: Tuple[Tuple[str, Any], ...] = ()
+
+
+# The settings all Scaled QL variants share: the library's ScaledQLConfig
+# defaults, with the CPU demo's choices where the demo's diagnostics (not
+# evaluation scores) found the defaults unable to learn at this budget:
+# 10-step returns, Adam epsilon 1e-8, a target update every 250 steps (see
+# docs/STUDY.md and the README's demo section), batch 32 ([batchrl]).
+BASE_LEARNER = dict(network_size='resnet_tiny', batch_size=32, n_step=10,
+                    adam_eps=1e-8, target_update_period=250)
+
+METHODS: Tuple[Method, ...] = (
+    Method('scaled_ql', 'scaled_ql',
+           'Scaled Q-Learning: C51 + CQL + DR3, ResNet with spatial '
+           'embeddings and normalised features, one head per game'),
+    Method('bc', 'bc', "Behaviour cloning, Acme's BC learner, same torso"),
+    Method('no_cql', 'scaled_ql', 'Scaled QL without CQL (alpha 0)',
+           (('cql_alpha', 0.0),)),
+    Method('no_dr3', 'scaled_ql', 'Scaled QL without DR3',
+           (('dr3_coefficient', 0.0),)),
+    Method('mse', 'scaled_ql', 'Scaled QL with a scalar head and MSE TD '
+           'loss instead of C51', (('value_loss', 'mse'),)),
+    Method('hl_gauss', 'scaled_ql', 'Scaled QL with the HL-Gauss histogram '
+           'loss instead of C51', (('value_loss', 'hl_gauss'),)),
+    Method('nature_dqn', 'scaled_ql', 'Scaled QL with the Nature-DQN torso '
+           'instead of the ResNet', (('network_size', 'nature_dqn'),)),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """The whole study.
+
+  Attributes:
+    name: identifies the study in every result file.
+    dataset: the data every method learns from.
+    methods: the methods compared.
+    seeds: learner seeds (parameters, data order, evaluation environments).
+    num_steps: learner updates per run (the same for every method).
+    eval_every_steps, curve_episodes: the learning curve's evaluation.
+    final_episodes: evaluation episodes per game at the end (sticky actions).
+  """
+  name: str = 'small_scale_v1'
+  dataset: StudyDataset = StudyDataset()
+  methods: Tuple[Method, ...] = METHODS
+  seeds: Tuple[int, ...] = (0, 1, 2)
+  num_steps: int = 20_000
+  eval_every_steps: int = 5_000
+  curve_episodes: int = 2
+  final_episodes: int = 10
+
+  def method(self, name: str) -> Method:
+    for method in self.methods:
+      if method.name == name:
+        return method
+    raise ValueError(f'Unknown method {name!r}; methods of study '
+                     f'{self.name}: {[m.name for m in self.methods]}.')
+
+  def learner_config(self, method: Method) -> learner_config.ScaledQLConfig:
+    return learner_config.ScaledQLConfig(**{**BASE_LEARNER,
+                                            **dict(method.learner)})
+
+  def settings(self, method: Method, seed: int) -> Dict[str, Any]:
+    """What a result file records about how it was made."""
+    return {
+        'method': dataclasses.asdict(method),
+        'learner': dataclasses.asdict(self.learner_config(method)),
+        'dataset': dataclasses.asdict(self.dataset),
+        'num_steps': self.num_steps, 'seed': seed,
+        'eval_every_steps': self.eval_every_steps,
+        'curve_episodes': self.curve_episodes,
+        'final_episodes': self.final_episodes,
+    }
+
+
+STUDY = Study()

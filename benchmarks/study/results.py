@@ -1,0 +1,127 @@
+"""One JSON file per study run: the schema, its atomic write and its check.
+
+A run's file is written once, when the run has finished, and is what the
+report reads: the report needs nothing else (no checkpoints, no datasets).
+A file that exists means its run is done, so `run` skips it; a file that
+fails the check below is an error, never silently replaced.
+
+  <results_dir>/<method>/seed_<k>.json
+  {
+    "schema_version": 1,
+    "study": name of the study definition,
+    "method": name,  "seed": k,
+    "settings": everything that defines the run (method, learner, data,
+                budget, evaluation), for reference,
+    "games": [game, ...],
+    "final": {game: {"episode_scores": [...], "mean_score": x}},
+    "curve": [{"learner_steps": s, "mean_scores": {game: x}}, ...],
+    "reference": {game: {"data_score": learned-from data's mean score,
+                         "best_score": best behaviour checkpoint's,
+                         "all_data_score": the whole dataset's,
+                         "random_score": ..., "human_score": ...}},
+    "run": {"wall_seconds": t, "load_average": [1, 5, 15 min],
+            "code_version": git commit, "finished_at": ISO time}
+  }
+"""
+
+import json
+import math
+import os
+from typing import Any, Dict, Iterator, Mapping
+
+from launchers.programs import atomic_files
+
+SCHEMA_VERSION = 1
+_REQUIRED = ('schema_version', 'study', 'method', 'seed', 'settings', 'games',
+             'final', 'curve', 'reference', 'run')
+_REFERENCE_FIELDS = ('data_score', 'best_score', 'all_data_score',
+                     'random_score', 'human_score')
+
+
+class ResultError(ValueError):
+  """A result file that is missing fields, or holds values it must not."""
+
+
+def result_path(results_dir: str, method: str, seed: int) -> str:
+  return os.path.join(results_dir, method, f'seed_{seed}.json')
+
+
+def _finite(value: Any, where: str) -> float:
+  if not isinstance(value, (int, float)) or isinstance(value, bool) or (
+      not math.isfinite(value)):
+    raise ResultError(f'{where} must be a finite number, got {value!r}.')
+  return float(value)
+
+
+def validate(result: Mapping[str, Any], where: str = 'result') -> None:
+  """Raises ResultError unless `result` follows the schema above."""
+  missing = [key for key in _REQUIRED if key not in result]
+  if missing:
+    raise ResultError(f'{where} lacks {missing}.')
+  if result['schema_version'] != SCHEMA_VERSION:
+    raise ResultError(f'{where} has schema_version '
+                      f'{result["schema_version"]!r}; this code reads '
+                      f'{SCHEMA_VERSION}.')
+  games = list(result['games'])
+  if not games:
+    raise ResultError(f'{where} has no games.')
+  for game in games:
+    final = result['final'].get(game)
+    if final is None or not final.get('episode_scores'):
+      raise ResultError(f'{where} has no final episodes of {game}.')
+    for score in final['episode_scores']:
+      _finite(score, f'{where}: a final score of {game}')
+    _finite(final['mean_score'], f'{where}: the mean score of {game}')
+    reference = result['reference'].get(game)
+    if reference is None:
+      raise ResultError(f'{where} has no reference scores of {game}.')
+    for field in _REFERENCE_FIELDS:
+      _finite(reference.get(field), f'{where}: {game} {field}')
+  for point in result['curve']:
+    _finite(point['learner_steps'], f'{where}: a curve step')
+    for game, score in point['mean_scores'].items():
+      _finite(score, f'{where}: a curve score of {game}')
+
+
+def write(results_dir: str, result: Mapping[str, Any]) -> str:
+  """Validates and writes `result` atomically; returns its path."""
+  validate(result)
+  path = result_path(results_dir, result['method'], result['seed'])
+  atomic_files.write_text_atomically(
+      path, json.dumps(result, indent=1, sort_keys=True, allow_nan=False)
+      + '\n')
+  return path
+
+
+def _reject_constant(name: str):
+  raise ResultError(f'non-standard JSON constant {name}')
+
+
+def read(path: str) -> Dict[str, Any]:
+  """Reads and validates one result file (strict JSON: no NaN/Infinity)."""
+  try:
+    with open(path) as f:
+      result = json.load(f, parse_constant=_reject_constant)
+  except (OSError, ValueError) as error:
+    raise ResultError(f'{path}: {error}') from error
+  validate(result, where=path)
+  return result
+
+
+def read_all(results_dir: str, study: str) -> Iterator[Dict[str, Any]]:
+  """Every result of `study` under `results_dir`, sorted by method and seed.
+
+  Files of other studies are skipped (a results folder may hold several).
+  """
+  if not os.path.isdir(results_dir):
+    raise ResultError(f'No results directory {results_dir}.')
+  paths = []
+  for method in sorted(os.listdir(results_dir)):
+    folder = os.path.join(results_dir, method)
+    if os.path.isdir(folder):
+      paths.extend(os.path.join(folder, name)
+                   for name in sorted(os.listdir(folder))
+                   if name.endswith('.json'))
+  results = [read(path) for path in paths]
+  results = [result for result in results if result['study'] == study]
+  return iter(sorted(results, key=lambda r: (r['method'], r['seed'])))
