@@ -1,0 +1,329 @@
+r"""The study's report: tables and plots from the committed result files.
+
+Reads only <results_dir>/<method>/seed_<k>.json (benchmarks.study.results)
+and writes <output_dir>/REPORT.md with per-game scores, aggregate IQM and
+mean (95% stratified bootstrap CIs over games x seeds, as rliable computes
+them), and the PNGs it shows:
+
+  python -m benchmarks.study.report                # the default study
+  python -m benchmarks.study.report --results_dir=benchmarks/study/results \
+      --output_dir=docs/study
+"""
+
+import collections
+import os
+import tempfile
+from typing import Dict, List, Mapping, Sequence
+
+from absl import app
+from absl import flags
+import matplotlib
+
+matplotlib.use('Agg')  # Files only; no display is needed or assumed.
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np  # pylint: disable=g-import-not-at-top
+
+from benchmarks.study import config as study_config  # pylint: disable=g-import-not-at-top
+from benchmarks.study import results as results_lib
+from benchmarks.study import statistics
+from launchers.programs import atomic_files
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+DEFAULT_RESULTS_DIR = os.path.join(_REPO_ROOT, 'benchmarks', 'study',
+                                   'results')
+DEFAULT_OUTPUT_DIR = os.path.join(_REPO_ROOT, 'docs', 'study')
+
+_RESULTS_DIR = flags.DEFINE_string('results_dir', DEFAULT_RESULTS_DIR,
+                                   'Where the run result files are.')
+_OUTPUT_DIR = flags.DEFINE_string('output_dir', DEFAULT_OUTPUT_DIR,
+                                  'Where REPORT.md and the PNGs go.')
+_REPS = flags.DEFINE_integer('bootstrap_reps', 20_000,
+                             'Bootstrap replications per interval.')
+
+
+class StudyTables:
+  """The numbers of the report, computed once from the result files.
+
+  Attributes:
+    games: the games, in the study's order.
+    methods: methods with at least one result, in the study's order.
+    runs: method -> its results, by seed.
+    reference: game -> reference scores (identical in every result file).
+    per_game: method -> game -> Estimate of the mean score over seeds.
+    aggregates: normalisation ('data', 'human') -> method -> {'iqm', 'mean'}.
+  """
+
+  def __init__(self, results: Sequence[Mapping], study: study_config.Study,
+               reps: int = 20_000):
+    if not results:
+      raise results_lib.ResultError(f'No results of study {study.name}.')
+    self.games = list(study.dataset.games)
+    by_method = collections.defaultdict(list)
+    for result in results:
+      if list(result['games']) != self.games:
+        raise results_lib.ResultError(
+            f'{result["method"]} seed {result["seed"]} has games '
+            f'{result["games"]}, the study {self.games}.')
+      by_method[result['method']].append(result)
+    self.methods = [m.name for m in study.methods if m.name in by_method]
+    self.runs = {m: by_method[m] for m in self.methods}
+    self.reference = results[0]['reference']
+    for result in results[1:]:
+      if result['reference'] != self.reference:
+        raise results_lib.ResultError(
+            f'{result["method"]} seed {result["seed"]} was measured against '
+            'other reference scores (another recording of the data).')
+    self.per_game = {}
+    for method, runs in self.runs.items():
+      scores = self.score_matrix(method, 'raw')
+      self.per_game[method] = {
+          game: statistics.interval_estimates(
+              {method: scores[:, [i]]}, reps=reps)[method]['mean']
+          for i, game in enumerate(self.games)}
+    self.aggregates = {
+        normalisation: statistics.interval_estimates(
+            {m: self.score_matrix(m, normalisation) for m in self.methods},
+            reps=reps)
+        for normalisation in ('data', 'human')}
+
+  def score_matrix(self, method: str, normalisation: str) -> np.ndarray:
+    """[seeds, games] final mean scores: 'raw', 'data' or 'human'
+    normalised."""
+    rows = []
+    for result in self.runs[method]:
+      row = []
+      for game in self.games:
+        score = result['final'][game]['mean_score']
+        reference = self.reference[game]
+        if normalisation == 'data':
+          score = statistics.data_normalised(
+              score, reference['data_score'], reference['best_score'])
+        elif normalisation == 'human':
+          score = ((score - reference['random_score']) /
+                   (reference['human_score'] - reference['random_score']))
+        row.append(score)
+      rows.append(row)
+    return np.asarray(rows)
+
+  def reference_as_scores(self, field: str, normalisation: str) -> float:
+    """IQM over games of a reference line (e.g. the data) on a scale."""
+    values = []
+    for game in self.games:
+      reference = self.reference[game]
+      score = reference[field]
+      if normalisation == 'data':
+        score = statistics.data_normalised(score, reference['data_score'],
+                                           reference['best_score'])
+      elif normalisation == 'human':
+        score = ((score - reference['random_score']) /
+                 (reference['human_score'] - reference['random_score']))
+      values.append(score)
+    return float(np.mean(values))
+
+
+def _interval(estimate: statistics.Estimate, digits: int = 1) -> str:
+  return (f'{estimate.point:.{digits}f} '
+          f'[{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]')
+
+
+def markdown(tables: StudyTables, study: study_config.Study,
+             plots: Mapping[str, str]) -> str:
+  """REPORT.md's text."""
+  lines = [f'# Study {study.name}: results', '',
+           f'{len(tables.games)} games ({", ".join(tables.games)}), learning '
+           f'from checkpoints "{study.dataset.learn_from}" of '
+           f'{study.dataset.num_checkpoints}; {study.num_steps:,} learner '
+           f'steps per run; final evaluation {study.final_episodes} episodes '
+           'per game with sticky actions. Intervals: 95% stratified '
+           'bootstrap over seeds (per game: over seeds only).', '',
+           '## Reference scores (mean game score)', '',
+           '| game | uniform random | learned-from data | all data | best '
+           'checkpoint | human |', '|---|---:|---:|---:|---:|---:|']
+  for game in tables.games:
+    r = tables.reference[game]
+    lines.append(f'| {game} | {r["random_score"]:.1f} | {r["data_score"]:.1f}'
+                 f' | {r["all_data_score"]:.1f} | {r["best_score"]:.1f} | '
+                 f'{r["human_score"]:.1f} |')
+  lines += ['', '## Final scores per game (mean over seeds [95% CI])', '',
+            '| method | seeds | ' + ' | '.join(tables.games) + ' |',
+            '|---|---:|' + '---:|' * len(tables.games)]
+  for method in tables.methods:
+    cells = []
+    for game in tables.games:
+      estimate = tables.per_game[method][game]
+      above = estimate.low > tables.reference[game]['data_score']
+      cell = _interval(estimate)
+      cells.append(f'**{cell}**' if above else cell)
+    lines.append(f'| {method} | {len(tables.runs[method])} | '
+                 + ' | '.join(cells) + ' |')
+  lines += ['', 'Bold: the whole interval lies above the learned-from '
+            "data's mean score.", '',
+            '## Aggregates over games x seeds', '',
+            '| method | runs | data-normalised IQM | data-normalised mean | '
+            'human-normalised IQM | human-normalised mean |',
+            '|---|---:|---:|---:|---:|---:|']
+  for method in tables.methods:
+    data = tables.aggregates['data'][method]
+    human = tables.aggregates['human'][method]
+    lines.append(
+        f'| {method} | {len(tables.runs[method])} | '
+        f'{_interval(data["iqm"], 3)} | {_interval(data["mean"], 3)} | '
+        f'{_interval(human["iqm"], 3)} | {_interval(human["mean"], 3)} |')
+  lines += ['', 'Data-normalised: 0 is the learned-from data\'s mean score, '
+            '1 the best behaviour checkpoint\'s.', '']
+  lines += ['## Comparisons', '']
+  lines += comparisons(tables)
+  lines += ['', '## Plots', '']
+  lines += [f'![{name}]({os.path.basename(path)})'
+            for name, path in plots.items()]
+  lines += ['', '## Methods', '']
+  lines += [f'- `{m.name}`: {m.description}' for m in study.methods
+            if m.name in tables.methods]
+  return '\n'.join(lines) + '\n'
+
+
+def comparisons(tables: StudyTables) -> List[str]:
+  """Plain sentences for the paper's claims, where the results allow."""
+  lines = []
+  data_iqm = tables.aggregates['data']
+  if 'scaled_ql' not in data_iqm:
+    return ['No Scaled QL results yet.']
+  ours = data_iqm['scaled_ql']['iqm']
+  verdict = ('above' if ours.low > 0 else
+             'below' if ours.high < 0 else 'not distinguishable from')
+  lines.append(f'- Scaled QL vs its data: data-normalised IQM '
+               f'{_interval(ours, 3)}, {verdict} the data (0).')
+  for method in tables.methods:
+    if method == 'scaled_ql':
+      continue
+    other = data_iqm[method]['iqm']
+    if statistics.intervals_overlap(ours, other):
+      relation = 'the intervals overlap'
+    elif ours.low > other.high:
+      relation = 'Scaled QL is higher, the intervals do not overlap'
+    else:
+      relation = 'Scaled QL is lower, the intervals do not overlap'
+    lines.append(f'- Scaled QL vs {method}: {_interval(ours, 3)} vs '
+                 f'{_interval(other, 3)}; {relation}.')
+  return lines
+
+
+def _save_figure(figure, path: str) -> str:
+  """Writes a figure so that readers see the old PNG or the new one."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  with tempfile.NamedTemporaryFile(dir=directory, prefix='.tmp-',
+                                   suffix='.png', delete=False) as f:
+    temporary = f.name
+  figure.tight_layout()
+  figure.savefig(temporary, dpi=100)
+  plt.close(figure)
+  os.replace(temporary, path)
+  return path
+
+
+def plot_per_game(tables: StudyTables, path: str) -> str:
+  """Bars per game: methods side by side with CIs; data lines."""
+  figure, axes = plt.subplots(1, len(tables.games),
+                              figsize=(4.5 * len(tables.games), 3.8))
+  axes = np.atleast_1d(axes)
+  for axis, game in zip(axes, tables.games):
+    for i, method in enumerate(tables.methods):
+      estimate = tables.per_game[method][game]
+      axis.bar(i, estimate.point, width=0.7,
+               yerr=[[estimate.point - estimate.low],
+                     [estimate.high - estimate.point]], capsize=3,
+               label=method)
+    reference = tables.reference[game]
+    axis.axhline(reference['data_score'], color='black', linestyle='--',
+                 label='learned-from data')
+    axis.axhline(reference['all_data_score'], color='grey', linestyle=':',
+                 label='all data')
+    axis.axhline(reference['random_score'], color='red', linestyle='-.',
+                 label='uniform random')
+    axis.set_xticks(range(len(tables.methods)))
+    axis.set_xticklabels(tables.methods, rotation=45, ha='right')
+    axis.set_title(game)
+    axis.set_ylabel('mean game score')
+  axes[-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+  return _save_figure(figure, path)
+
+
+def plot_aggregates(tables: StudyTables, path: str) -> str:
+  """IQM and mean (data-normalised) with CIs, one row per method."""
+  figure, axes = plt.subplots(1, 2, figsize=(9, 0.5 * len(tables.methods)
+                                             + 1.5))
+  for axis, name in zip(axes, ('iqm', 'mean')):
+    for row, method in enumerate(tables.methods):
+      estimate = tables.aggregates['data'][method][name]
+      axis.errorbar(estimate.point, row,
+                    xerr=[[estimate.point - estimate.low],
+                          [estimate.high - estimate.point]],
+                    fmt='o', capsize=4)
+    axis.axvline(0.0, color='black', linestyle='--', label='data (0)')
+    axis.axvline(1.0, color='grey', linestyle=':', label='best checkpoint (1)')
+    axis.set_yticks(range(len(tables.methods)))
+    axis.set_yticklabels(tables.methods)
+    axis.invert_yaxis()
+    axis.set_xlabel(f'data-normalised {name.upper()} (95% CI)')
+  axes[0].legend(fontsize=7)
+  return _save_figure(figure, path)
+
+
+def plot_curves(tables: StudyTables, path: str) -> str:
+  """Evaluation score vs learner steps, mean over seeds (min-max band)."""
+  figure, axes = plt.subplots(1, len(tables.games),
+                              figsize=(4.5 * len(tables.games), 3.5))
+  axes = np.atleast_1d(axes)
+  for axis, game in zip(axes, tables.games):
+    for method in tables.methods:
+      curves = [{p['learner_steps']: p['mean_scores'][game]
+                 for p in result['curve'] if game in p['mean_scores']}
+                for result in tables.runs[method]]
+      steps = sorted(set.intersection(*(set(c) for c in curves)))
+      if not steps:
+        continue
+      values = np.array([[c[s] for s in steps] for c in curves])
+      line, = axis.plot(steps, values.mean(axis=0), label=method)
+      axis.fill_between(steps, values.min(axis=0), values.max(axis=0),
+                        color=line.get_color(), alpha=0.15)
+    axis.axhline(tables.reference[game]['data_score'], color='black',
+                 linestyle='--', label='learned-from data')
+    axis.set_title(game)
+    axis.set_xlabel('learner steps')
+    axis.set_ylabel('mean game score')
+  axes[-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
+  return _save_figure(figure, path)
+
+
+def write_report(results_dir: str, output_dir: str,
+                 study: study_config.Study = study_config.STUDY,
+                 reps: int = 20_000) -> Dict[str, str]:
+  """Writes REPORT.md and its PNGs; returns name -> path."""
+  tables = StudyTables(list(results_lib.read_all(results_dir, study.name)),
+                       study, reps=reps)
+  plots = {
+      'final scores per game': plot_per_game(
+          tables, os.path.join(output_dir, 'per_game.png')),
+      'aggregates': plot_aggregates(
+          tables, os.path.join(output_dir, 'aggregates.png')),
+      'learning curves': plot_curves(
+          tables, os.path.join(output_dir, 'curves.png')),
+  }
+  report = os.path.join(output_dir, 'REPORT.md')
+  atomic_files.write_text_atomically(report, markdown(tables, study, plots))
+  return {'report': report, **plots}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  written = write_report(_RESULTS_DIR.value, _OUTPUT_DIR.value,
+                         reps=_REPS.value)
+  for path in written.values():
+    print(path)
+
+
+if __name__ == '__main__':
+  app.run(main)
