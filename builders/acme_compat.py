@@ -15,10 +15,8 @@ removed:
 and `jax.tree_multimap` (SAC/TD3 learners), which JAX folded into
 `jax.tree_util.tree_map`.
 
-It also silences two DeprecationWarnings that Acme 0.4.0 triggers on every
-actor step (`jax.tree_map`, and `jax.jit(..., backend=...)` in its generic
-actor), which would otherwise flood every launcher's output; nothing else is
-filtered.
+The DeprecationWarnings that Acme 0.4.0 then triggers on every actor step
+are dropped from the programs' output by launchers.programs.quiet_output.
 
 Import this module before anything from acme. `builders/__init__.py` does, so
 any `import builders...` is enough; launchers and tests import builders first.
@@ -26,7 +24,6 @@ The aliases only add names JAX no longer has: they never replace anything.
 """
 
 import types
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -42,12 +39,4 @@ def _install_aliases() -> None:
     jax.tree_multimap = jax.tree_util.tree_map
 
 
-def _silence_known_acme_deprecations() -> None:
-  for message in (r'jax\.tree_map is deprecated',
-                  r'backend and device argument on jit is deprecated'):
-    warnings.filterwarnings('ignore', message=message,
-                            category=DeprecationWarning)
-
-
 _install_aliases()
-_silence_known_acme_deprecations()

@@ -16,8 +16,6 @@ versions use.
 
 from typing import Callable, Iterator, List, Optional
 
-from builders import acme_compat  # noqa: F401  (before acme)
-
 from acme import adders
 from acme import core
 from acme import specs
@@ -75,8 +73,8 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
       raise ValueError('make_policy needs a game: pass one or set '
                        'ScaledQLBuilderConfig.online_game.')
     game_index = self._config.game_index(game)
-    epsilon = (self._config.evaluation_epsilon if evaluation
-               else self._config.actor_epsilon)
+    epsilon = (self._config.online.evaluation_epsilon if evaluation
+               else self._config.online.actor_epsilon)
     multi_game_policy = actions.make_epsilon_greedy_policy(networks)
 
     def policy(params, key, observation):
@@ -89,32 +87,32 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
 
   def make_replay_tables(
       self, environment_spec: specs.EnvironmentSpec) -> List[reverb.Table]:
-    config = self._config
+    online = self._config.online
     # How far sampling may run ahead of or behind samples_per_insert. A
     # learner step takes a whole batch at once and the dataset keeps two more
     # in flight, so anything below three batches would stall actors and
     # learner against each other (a deadlock when they share a thread, as in
     # Acme's LocalLayout).
     error_buffer = max(
-        config.min_replay_size * config.samples_per_insert *
-        config.samples_per_insert_tolerance_rate,
-        3 * config.learner.batch_size)
+        online.min_replay_size * online.samples_per_insert *
+        online.samples_per_insert_tolerance_rate,
+        3 * self._config.learner.batch_size)
     limiter = rate_limiters.SampleToInsertRatio(
-        min_size_to_sample=config.min_replay_size,
-        samples_per_insert=config.samples_per_insert,
+        min_size_to_sample=online.min_replay_size,
+        samples_per_insert=online.samples_per_insert,
         error_buffer=error_buffer)
     return [reverb.Table(
-        name=config.replay_table_name,
+        name=online.replay_table_name,
         sampler=reverb.selectors.Uniform(),
         remover=reverb.selectors.Fifo(),
-        max_size=config.max_replay_size,
+        max_size=online.max_replay_size,
         rate_limiter=limiter,
         signature=adders_reverb.NStepTransitionAdder.signature(environment_spec))]
 
   def make_adder(self, replay_client: reverb.Client) -> adders.Adder:
     learner = self._config.learner
     return adders_reverb.NStepTransitionAdder(
-        priority_fns={self._config.replay_table_name: None},
+        priority_fns={self._config.online.replay_table_name: None},
         client=replay_client, n_step=learner.n_step, discount=learner.discount)
 
   def make_dataset_iterator(
@@ -136,11 +134,11 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
       while True:
         dataset = reverb.TrajectoryDataset.from_table_signature(
             server_address=replay_client.server_address,
-            table=config.replay_table_name,
+            table=config.online.replay_table_name,
             max_in_flight_samples_per_worker=2 * batch_size,
-            rate_limiter_timeout_ms=config.rate_limiter_timeout_ms)
+            rate_limiter_timeout_ms=config.online.rate_limiter_timeout_ms)
         dataset = dataset.batch(batch_size, drop_remainder=True).prefetch(
-            config.prefetch_size)
+            config.online.prefetch_size)
         for sample in dataset.as_numpy_iterator():
           yield transitions_from_replay(sample.data, game_index, discount)
 
@@ -158,7 +156,7 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
                        'fetch the policy parameters from.')
     variable_client = variable_utils.VariableClient(
         variable_source, 'policy', device='cpu',
-        update_period=self._config.variable_update_period)
+        update_period=self._config.online.variable_update_period)
     return actors.GenericActor(
         actor=actor_core_lib.batched_feed_forward_to_actor_core(policy_network),
         random_key=random_key, variable_client=variable_client, adder=adder,

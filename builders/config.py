@@ -1,17 +1,59 @@
 """Configuration of the Scaled Q-Learning builder (the agent's Acme parts).
 
-The learner's settings live in `agents.scaled_ql.config.ScaledQLConfig`; this
-adds what only the Acme side needs: the game list the heads stand for, and
-the actors, Reverb replay and dataset settings of online fine-tuning. The
-paper gives none of the online settings (shared/PAPER_FACTS.md B5: NOT
-FOUND); the defaults are the DQN-Replay / Dopamine ones the data were
-collected with, marked [dopamine].
+The learner's settings live in `agents.scaled_ql.config.ScaledQLConfig`.
+`OnlineSettings` holds what only online fine-tuning needs (actors, Reverb
+replay, the replay dataset), once, for the builder and for every program
+that runs it; `ScaledQLBuilderConfig` adds the game list the heads stand
+for. The paper gives none of the online settings (shared/PAPER_FACTS.md B5:
+NOT FOUND). Sources of the defaults:
+  [dopamine] Dopamine's DQN / data-efficient Rainbow (Atari 100k) gin
+             configs, the agents the DQN-Replay data were collected with.
+  [acme]     Acme 0.4.0's JAX DQN config.
+  [choice]   our choice, with the reason.
 """
 
 import dataclasses
 from typing import Tuple
 
 from agents.scaled_ql import config as learner_config
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineSettings:
+  """Attributes:
+
+    actor_epsilon: exploration of the online actors. [dopamine] 0.01.
+    evaluation_epsilon: exploration of evaluators. [dopamine] 0.001.
+    variable_update_period: actor steps between parameter fetches from the
+      learner. [choice] 100: Acme's DQN uses 1,000 [acme], a twentieth of
+      the paper's 20k-step fine-tuning budget; 100 keeps the actors at most
+      a few learner updates behind at the cost of one small RPC per 100
+      steps.
+    replay_table_name: Reverb table of online transitions.
+    max_replay_size: replay capacity in transitions. [dopamine] 1M.
+    min_replay_size: transitions before learning starts. [dopamine] 1,600,
+      the data-efficient (Atari 100k) setting: the usual 20k would be the
+      paper's whole 20k-step fine-tuning budget.
+    samples_per_insert: learner samples per inserted transition; Dopamine
+      updates every 4 steps with batch 32, i.e. 8. [dopamine]
+    samples_per_insert_tolerance_rate: slack of Reverb's rate limiter, as a
+      fraction of min_replay_size * samples_per_insert. [acme] 0.1; never
+      less than three batches (ScaledQLBuilder.make_replay_tables).
+    rate_limiter_timeout_ms: how long one sampling attempt may wait on an
+      empty or rate-limited table before control returns to Python (so a
+      stopping program is never stuck inside Reverb). [choice] 1,000.
+    prefetch_size: batches the online dataset prepares ahead. [choice] 2.
+  """
+  actor_epsilon: float = 0.01
+  evaluation_epsilon: float = 0.001
+  variable_update_period: int = 100
+  replay_table_name: str = 'priority_table'
+  max_replay_size: int = 1_000_000
+  min_replay_size: int = 1_600
+  samples_per_insert: float = 8.0
+  samples_per_insert_tolerance_rate: float = 0.1
+  rate_limiter_timeout_ms: int = 1_000
+  prefetch_size: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,36 +67,13 @@ class ScaledQLBuilderConfig:
       the same order; sets the width of each head.
     online_game: the game online actors play (fine-tuning on a variant of a
       training game or on a new game); must be one of `games`.
-    actor_epsilon: exploration of the online actors. [dopamine] 0.01.
-    evaluation_epsilon: exploration of evaluators. [dopamine] 0.001.
-    variable_update_period: actor steps between parameter fetches.
-    replay_table_name: Reverb table of online transitions.
-    max_replay_size: [dopamine] 1M transitions.
-    min_replay_size: transitions before learning starts. [dopamine] 20k.
-    samples_per_insert: learner samples per inserted transition; Dopamine
-      updates every 4 steps with batch 32, i.e. 8.
-    samples_per_insert_tolerance_rate: slack of Reverb's rate limiter, as a
-      fraction of min_replay_size * samples_per_insert (Acme's DQN uses 0.1);
-      never less than three batches.
-    rate_limiter_timeout_ms: how long one sampling attempt may wait on an
-      empty or rate-limited table before control returns to Python (so a
-      stopping program is never stuck inside Reverb).
-    prefetch_size: batches the online dataset prepares ahead.
+    online: actors, replay and replay dataset of online fine-tuning.
   """
   learner: learner_config.ScaledQLConfig
   games: Tuple[str, ...]
   num_actions: Tuple[int, ...]
   online_game: str = ''
-  actor_epsilon: float = 0.01
-  evaluation_epsilon: float = 0.001
-  variable_update_period: int = 1000
-  replay_table_name: str = 'priority_table'
-  max_replay_size: int = 1_000_000
-  min_replay_size: int = 20_000
-  samples_per_insert: float = 8.0
-  samples_per_insert_tolerance_rate: float = 0.1
-  rate_limiter_timeout_ms: int = 1_000
-  prefetch_size: int = 2
+  online: OnlineSettings = OnlineSettings()
 
   def __post_init__(self):
     if not self.games:

@@ -7,8 +7,6 @@ on an Acme counter (the StepsLimiter and evaluators read `learner_steps`
 there), which is all this adds.
 """
 
-from builders import acme_compat  # noqa: F401  (before acme)
-
 from acme import core
 from acme.utils import counting
 

@@ -9,7 +9,7 @@ with. Aggregates follow rliable: mean, median and the interquartile mean
 (IQM, the mean of the middle 50% of scores).
 """
 
-from typing import Dict, Mapping, NamedTuple, Sequence
+from typing import Dict, Mapping, NamedTuple
 
 import numpy as np
 import scipy.stats
@@ -84,10 +84,6 @@ _REFERENCE_SCORES: Dict[str, ReferenceScores] = {
         'Zaxxon': (32.5, 9173.3),
     }.items()
 }
-
-
-def games_with_reference_scores() -> Sequence[str]:
-  return tuple(_REFERENCE_SCORES)
 
 
 def reference_scores(game: str) -> ReferenceScores:

@@ -30,8 +30,9 @@ from agents.scaled_ql import checkpointing
 from atari_data import loader
 from atari_data import policies
 from atari_data import recorder
-from launchers import diagnosis
-from launchers import evaluation
+from launchers.programs import checkpoint_diagnosis
+from launchers.programs import command_line
+from launchers.programs import results
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,15 +46,9 @@ _STEPS_PER_CHECKPOINT = flags.DEFINE_integer(
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 16_000, 'Learner steps.')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Learner batch size.')
 _NETWORK_SIZE = flags.DEFINE_string('network_size', 'resnet_tiny', 'Torso size.')
-# A 13-minute CPU run takes ~16k learner steps, a ten-thousandth of a paper-
-# scale run. With 3-step returns and Dopamine's Adam epsilon (3.125e-4) the
-# network learned per-game action offsets in that time but no state values
-# (within-game feature cosine 0.98-0.9998, a nearly constant greedy action,
-# scores below the data; measured with launchers.diagnose). 10-step returns
-# put each reward one backup away from the actions that led to it, and Adam's
-# epsilon at 1e-8 stops damping the small gradients (per-parameter RMS
-# ~1e-4 against Dopamine's 3.125e-4). Together they made values and greedy
-# actions state-dependent within the budget (README, "The demo").
+# n-step 10 and Adam epsilon 1e-8 instead of the paper's 1 and Dopamine's
+# 3.125e-4: within a CPU budget, only these made values and greedy actions
+# state-dependent (docs/DEMO_SETTINGS.md has the measurements).
 _N_STEP = flags.DEFINE_integer('n_step', 10, 'n-step return horizon.')
 _TARGET_UPDATE = flags.DEFINE_integer(
     'target_update_period', 250, 'Learner steps between target updates.')
@@ -105,7 +100,7 @@ def pretrain(dataset_dir: str, workdir: str):
       f'--eval_every_steps={max(_NUM_STEPS.value // 4, 1)}',
       f'--checkpoint_every_steps={max(_NUM_STEPS.value // 8, 1)}',
       '--eval_episodes=1', '--eval_max_episode_frames=4500',
-      f'--workdir={workdir}']
+      f'--workdir={workdir}'] + (['--verbose'] if flags.FLAGS.verbose else [])
   logging.info('Pre-training: %s', ' '.join(command))
   subprocess.run(command, check=True, cwd=_REPO_ROOT)
 
@@ -113,6 +108,7 @@ def pretrain(dataset_dir: str, workdir: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  command_line.configure_output()
   dataset_dir = os.path.join(_OUTPUT_DIR.value, 'dataset')
   workdir = os.path.join(_OUTPUT_DIR.value, 'run')
   timings = {}
@@ -124,20 +120,20 @@ def main(argv):
   timings['pretrain'] = time.time() - start
   start = time.time()
   latest = checkpointing.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
-  table = evaluation.evaluate_checkpoint(
+  table = results.evaluate_checkpoint(
       latest[1], _EVAL_EPISODES.value, _EVAL_MAX_FRAMES.value, seed=12345,
       dataset=dataset_dir, checkpoints='all', workdir=workdir)
   timings['evaluate'] = time.time() - start
-  _, representation = diagnosis.diagnose_checkpoint(latest[1], dataset_dir)
+  _, representation = checkpoint_diagnosis.diagnose_checkpoint(latest[1], dataset_dir)
   print()
   print(f'Scaled Q-Learning demo: {len(_GAMES.value)} games, learner step '
         f'{table["learner_step"]}, evaluation episodes capped at '
         f'{_EVAL_MAX_FRAMES.value} frames.')
-  print(evaluation.format_table(table))
+  print(results.format_table(table))
   print()
   print('What the network learned, on 1024 dataset states '
         '(launchers.diagnose):')
-  print(diagnosis.format_diagnostics(representation))
+  print(checkpoint_diagnosis.format_diagnostics(representation))
   print()
   for plot in table['plots']:
     print(f'plot: {plot}')

@@ -1,7 +1,7 @@
 r"""Diagnoses what a checkpoint's Q-network learned, on its dataset's states.
 
 Prints, per game, the numbers of agents/scaled_ql/diagnostics.py (via
-launchers/diagnosis.py): how alike
+launchers/programs/checkpoint_diagnosis.py): how alike
 the shared features of different states are, how constant the greedy policy
 is, how much the Q-values vary with the state, and whether the data's actions
 are preferred. Use it when scores are poor, to tell "the network has not
@@ -16,11 +16,10 @@ import json
 from absl import app
 from absl import flags
 
-from builders import acme_compat  # noqa: F401  (before acme)
-
-from launchers import atomic_files
-from launchers import diagnosis
-from launchers import evaluation
+from launchers.programs import atomic_files
+from launchers.programs import checkpoint_diagnosis
+from launchers.programs import checkpoint_loading
+from launchers.programs import command_line
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
 _CHECKPOINT = flags.DEFINE_string(
@@ -42,15 +41,16 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not _DATASET.value:
     raise app.UsageError('--dataset is required: the states to probe.')
+  command_line.configure_output()
   try:
-    path = evaluation.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
+    path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
-  checkpoint, results = diagnosis.diagnose_checkpoint(
+  checkpoint, results = checkpoint_diagnosis.diagnose_checkpoint(
       path, _DATASET.value, _CHECKPOINTS.value,
       _NUM_STATES.value, _SEED.value, _DATA_DIR.value)
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
-  print(diagnosis.format_diagnostics(results))
+  print(checkpoint_diagnosis.format_diagnostics(results))
   if _JSON.value:
     atomic_files.write_text_atomically(_JSON.value, json.dumps(
         {'checkpoint': checkpoint.path, 'step': checkpoint.step,

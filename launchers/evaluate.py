@@ -11,13 +11,12 @@ then mean, median and IQM of the human-normalised scores. Writes the table
       --dataset=/data/rlds --checkpoints='first 20%'
 """
 
-
 from absl import app
 from absl import flags
 
-from builders import acme_compat  # noqa: F401  (before acme)
-
-from launchers import evaluation
+from launchers.programs import checkpoint_loading
+from launchers.programs import command_line
+from launchers.programs import results
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
 _CHECKPOINT = flags.DEFINE_string(
@@ -36,14 +35,15 @@ _SEED = flags.DEFINE_integer('seed', 12345, 'Evaluation seed.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  command_line.configure_output()
   try:
-    path = evaluation.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
+    path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
   except ValueError as e:
     raise app.UsageError(str(e)) from e
-  table = evaluation.evaluate_checkpoint(
+  table = results.evaluate_checkpoint(
       path, _EPISODES.value, _MAX_FRAMES.value, _SEED.value, _DATASET.value,
       _CHECKPOINTS.value, _WORKDIR.value)
-  print(evaluation.format_table(table))
+  print(results.format_table(table))
   for plot in table.get('plots', []):
     print(f'plot: {plot}')
 

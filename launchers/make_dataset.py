@@ -16,6 +16,7 @@ from absl import flags
 
 from atari_data import policies
 from atari_data import recorder
+from launchers.programs import command_line
 
 _GAMES = flags.DEFINE_list('games', ['Pong'], 'Games to record (RL Unplugged '
                            'CamelCase names or ALE ids).')
@@ -53,7 +54,9 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  command_line.configure_output()
   steps = _STEPS.value
   if steps is None and _EPISODES.value is None:
     steps = 1000

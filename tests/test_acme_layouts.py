@@ -1,5 +1,5 @@
 """run_until_stopped: the SystemExit redelivery behind
-launchers.acme_layouts.CleanStopDistributedLayout, in plain threads."""
+launchers.programs.acme_layouts.CleanStopDistributedLayout, in plain threads."""
 
 import ctypes
 import threading
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from launchers import acme_layouts
+from launchers.programs import acme_layouts
 
 REDELIVERY_SECONDS = 0.05
 

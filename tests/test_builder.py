@@ -33,7 +33,8 @@ def _builder(games=('Pong', 'Breakout'), num_actions=(6, 4), online_game='Pong',
   settings.update(overrides)
   return builder_lib.ScaledQLBuilder(builder_config.ScaledQLBuilderConfig(
       learner=learner, games=games, num_actions=num_actions,
-      online_game=online_game, **settings))
+      online_game=online_game,
+      online=builder_config.OnlineSettings(**settings)))
 
 
 class _ScriptedEnvironment(dm_env.Environment):
@@ -142,8 +143,8 @@ def test_online_fine_tuning_under_acme_local_layout(tmp_path):
       seed=0, environment_spec=specs.make_environment_spec(environment),
       builder=builder, networks=networks,
       policy_network=builder.make_policy(networks),
-      workdir=str(tmp_path), min_replay_size=builder.config.min_replay_size,
-      samples_per_insert=builder.config.samples_per_insert,
+      workdir=str(tmp_path), min_replay_size=builder.config.online.min_replay_size,
+      samples_per_insert=builder.config.online.samples_per_insert,
       batch_size=builder.config.learner.batch_size, checkpoint=True)
   initial = jax.device_get(agent._learner.get_variables(['policy'])[0])
   acme.EnvironmentLoop(environment, agent).run(num_steps=200)

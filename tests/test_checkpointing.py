@@ -1,5 +1,6 @@
 """Atomic learner checkpoints: round trip, pruning, refusal of mismatches."""
 
+import json
 import os
 
 import numpy as np
@@ -62,3 +63,23 @@ def test_checkpoint_with_other_shapes_is_refused(tmp_path):
   template['params']['w'] = np.zeros((3, 8), np.float32)
   with pytest.raises(checkpointing.CheckpointMismatchError, match=r'expects float32\[3, 8\]'):
     checkpointing.Checkpointer(str(tmp_path), DESCRIPTION).restore(template=template)
+
+
+def test_checkpoint_of_another_format_version_is_refused(tmp_path):
+  checkpointer = checkpointing.Checkpointer(str(tmp_path), DESCRIPTION)
+  path = checkpointer.save(3, _state())
+  with np.load(path) as data:
+    arrays = dict(data)
+  header = json.loads(bytes(arrays['__description__']).decode())
+  header['format_version'] = checkpointing.FORMAT_VERSION + 1
+  arrays['__description__'] = np.frombuffer(json.dumps(header).encode(),
+                                            np.uint8)
+  np.savez(path, **arrays)
+  message = (f'format version {checkpointing.FORMAT_VERSION + 1}; this code '
+             f'reads version {checkpointing.FORMAT_VERSION} only')
+  with pytest.raises(checkpointing.CheckpointMismatchError, match=message):
+    checkpointer.check_compatible()
+  with pytest.raises(checkpointing.CheckpointMismatchError, match=message):
+    checkpointing.read_description(path)
+  with pytest.raises(checkpointing.CheckpointMismatchError, match=message):
+    checkpointer.restore(template=_state())

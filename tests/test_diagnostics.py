@@ -9,7 +9,7 @@ import numpy as np
 from agents.scaled_ql import diagnostics
 from agents.scaled_ql.networks import make_network
 from agents.scaled_ql.types import MultiGameTransition
-from launchers import pretraining
+from launchers.programs import offline_program
 from tests_support import TINY_LEARNER, tiny_experiment
 
 GAMES = ('Pong', 'Breakout')
@@ -80,7 +80,7 @@ def test_identical_states_read_as_a_collapsed_representation():
 
 def test_diagnose_command_prints_a_table_for_a_checkpoint(
     tiny_atari_dataset, tmp_path):
-  pretraining.run_single_process(
+  offline_program.run_single_process(
       tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=2,
                       eval_every_steps=100))
   completed = subprocess.run(

@@ -10,8 +10,9 @@ import pytest
 
 from agents.scaled_ql import checkpointing
 from environments import atari_scores
-from launchers import evaluation
-from launchers import pretraining
+from launchers.programs import checkpoint_loading
+from launchers.programs import evaluator
+from launchers.programs import offline_program
 from tests_support import tiny_experiment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_human_normalised_score_matches_the_reference_table_by_hand():
   # Breakout: random 1.7, human 30.5 (DQN / Wang et al. 2016).
-  result = evaluation.GameEvaluation('Breakout', [10.0, 22.2])
+  result = evaluator.GameEvaluation('Breakout', [10.0, 22.2])
   assert result.mean_return == pytest.approx(16.1)
   assert result.human_normalized == pytest.approx((16.1 - 1.7) / (30.5 - 1.7))
   # Pong: random -20.7, human 14.6; either spelling of the name.
@@ -43,7 +44,7 @@ def test_games_without_reference_scores_are_refused():
 
 def test_evaluate_launcher_plays_tabulates_and_plots(tiny_atari_dataset, tmp_path):
   # Trains 10 steps with evaluation rounds at 0 and 10, so both logs exist.
-  pretraining.run_single_process(
+  offline_program.run_single_process(
       tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=10))
   process = subprocess.run(
       [sys.executable, '-m', 'launchers.evaluate', f'--workdir={tmp_path}',
@@ -82,4 +83,4 @@ def test_checkpoint_trained_with_another_action_space_is_refused(
   with pytest.raises(checkpointing.CheckpointMismatchError,
                      match='trained with 18 actions for Pong, but the '
                            'environment offers 6'):
-    evaluation.load_checkpoint(path)
+    checkpoint_loading.load_checkpoint(path)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
-from launchers import evaluation
-from launchers import pretraining
+from launchers.programs import checkpoint_loading
+from launchers.programs import offline_program
 from tests_support import TINY_LEARNER, tiny_experiment
 
 
@@ -15,7 +15,7 @@ from tests_support import TINY_LEARNER, tiny_experiment
 def pong_checkpoint(tiny_atari_dataset, tmp_path_factory):
   """A tiny run pre-trained on Pong only (Breakout stays unseen)."""
   workdir = tmp_path_factory.mktemp('pong_only')
-  pretraining.run_single_process(tiny_experiment(
+  offline_program.run_single_process(tiny_experiment(
       tiny_atari_dataset, workdir, games=('Pong',), num_steps=3,
       eval_every_steps=100))
   return checkpointing.latest_checkpoint(str(workdir / 'checkpoints'))[1]
@@ -23,7 +23,7 @@ def pong_checkpoint(tiny_atari_dataset, tmp_path_factory):
 
 def test_unseen_game_gets_the_pretrained_torso_and_a_fresh_head(
     tiny_atari_dataset, pong_checkpoint, tmp_path):
-  pretrained = evaluation.load_checkpoint(pong_checkpoint).params
+  pretrained = checkpoint_loading.load_checkpoint(pong_checkpoint).params
   experiment = tiny_experiment(tiny_atari_dataset, tmp_path,
                                games=('Breakout', 'Pong'), num_steps=4,
                                init_checkpoint=pong_checkpoint)

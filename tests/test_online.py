@@ -18,8 +18,8 @@ import pytest
 import reverb
 
 from agents.scaled_ql import checkpointing
-from launchers import evaluation
-from launchers import online_finetuning
+from launchers.programs import checkpoint_loading
+from launchers.programs import finetune_experiment
 from tests_support import TINY_LEARNER
 from tests_support import checkpoint_steps
 from tests_support import csv_rows
@@ -42,7 +42,7 @@ def _finetune(checkpoint, workdir, **overrides):
   settings = dict(game='Breakout', mode=4, difficulty=1, checkpoint=checkpoint,
                   learner=TINY_LEARNER, workdir=str(workdir))
   settings.update(overrides)
-  return online_finetuning.FinetuneExperiment(**settings)
+  return finetune_experiment.FinetuneExperiment(**settings)
 
 
 def _finetune_command(checkpoint, workdir, *flags):
@@ -196,7 +196,7 @@ def test_finetuning_learner_starts_from_the_checkpoint_parameters(
     runner = experiment.make_learner_runner(
         reverb.Client(f'localhost:{server.port}'))
     state = runner.learner.save()
-    loaded = evaluation.load_checkpoint(pretrained_checkpoint)
+    loaded = checkpoint_loading.load_checkpoint(pretrained_checkpoint)
     for name, tree in (('online', state.params), ('target', state.target_params)):
       leaves = jax.tree_util.tree_leaves(tree)
       expected = jax.tree_util.tree_leaves(loaded.params)

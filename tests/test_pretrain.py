@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
-from launchers import pretraining
+from launchers.programs import offline_program
 from tests_support import TINY_LEARNER
 from tests_support import checkpoint_steps
 from tests_support import csv_rows
@@ -42,6 +42,8 @@ def test_launchpad_program_trains_evaluates_and_stops_by_itself(
   assert 'Killing entire runtime' not in output
   assert 'Learner reached 300 steps; stopping the program.' in output
   assert checkpoint_steps(str(tmp_path))[-1] == 300
+  assert process.stdout.splitlines()[-1].startswith(
+      'finished: learner step 300 of 300, checkpoint ')
   learner_rows = csv_rows(str(tmp_path), 'learner')
   assert learner_rows and float(learner_rows[-1]['td_loss']) > 0
   evaluations = csv_rows(str(tmp_path), 'evaluator')
@@ -65,6 +67,8 @@ def test_sigterm_stops_the_program_cleanly_with_a_final_checkpoint(
   steps = checkpoint_steps(str(tmp_path))
   assert steps[-1] >= 20
   assert f'Checkpoint at learner step {steps[-1]}' in output
+  assert output.splitlines()[-1].startswith(
+      f'stopped: learner step {steps[-1]} of 1000000, checkpoint ')
 
 
 def test_restarted_run_resumes_step_count_and_optimiser_state(
@@ -90,7 +94,7 @@ def test_restarted_run_resumes_step_count_and_optimiser_state(
 
 
 def test_single_process_mode_trains_and_evaluates(tiny_atari_dataset, tmp_path):
-  results = pretraining.run_single_process(
+  results = offline_program.run_single_process(
       tiny_experiment(tiny_atari_dataset, tmp_path, num_steps=20))
   assert set(results) == {'Pong', 'Breakout'}
   assert checkpoint_steps(str(tmp_path))[-1] == 20

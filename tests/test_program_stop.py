@@ -1,4 +1,4 @@
-"""program_stop: waiting for servers (real courier servers) and the
+"""launchers.programs.stop: waiting for servers (real courier servers) and the
 learners' counter client around the stop."""
 
 import threading
@@ -7,7 +7,7 @@ import time
 from acme.utils import counting
 import courier
 
-from launchers import program_stop
+from launchers.programs import stop
 
 
 def _counter_server():
@@ -23,7 +23,7 @@ def test_waits_for_a_server_that_comes_up_late():
   starter.start()
   start = time.time()
   try:
-    assert program_stop.wait_until_serving([(client, 'get_counts')],
+    assert stop.wait_until_serving([(client, 'get_counts')],
                                            should_stop=lambda: False)
     assert time.time() - start >= 0.5
     assert client.get_counts() == {'learner_steps': 7}
@@ -37,7 +37,7 @@ def test_the_stop_ends_the_wait_for_a_server_that_never_serves():
   client = courier.Client(never_started.address)
   stop_at = time.time() + 0.3
   start = time.time()
-  assert not program_stop.wait_until_serving(
+  assert not stop.wait_until_serving(
       [(client, 'get_counts')], should_stop=lambda: time.time() > stop_at)
   # Stopped within a poll or two of the stop, not after a gRPC deadline.
   assert time.time() - start < 1.5
@@ -51,7 +51,7 @@ def test_every_server_is_waited_for_in_turn():
            (courier.Client(down.address), 'get_counts')]
   stop_at = time.time() + 0.3
   try:
-    assert not program_stop.wait_until_serving(
+    assert not stop.wait_until_serving(
         calls, should_stop=lambda: time.time() > stop_at)
   finally:
     up.Stop()
@@ -64,7 +64,7 @@ def test_objects_in_this_process_are_not_waited_for():
     def completed_steps(self):
       raise AssertionError('not to be called')
 
-  assert program_stop.wait_until_serving([(Learner(), 'completed_steps')],
+  assert stop.wait_until_serving([(Learner(), 'completed_steps')],
                                          should_stop=lambda: True)
 
 
@@ -72,7 +72,7 @@ def test_counter_client_makes_no_call_after_the_stop():
   program_counter = counting.Counter()
   stopped = threading.Event()
   learner_counter = counting.Counter(
-      program_stop.CounterClient(program_counter, should_stop=stopped.is_set),
+      stop.CounterClient(program_counter, should_stop=stopped.is_set),
       prefix='learner', time_delta=0.)
   assert learner_counter.increment(steps=3) == {'learner_steps': 3}
   stopped.set()

@@ -5,7 +5,7 @@ import os
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
-from launchers import experiment as experiment_lib
+from launchers.programs import pretrain_experiment
 
 # A network small enough for CPU tests: Nature-DQN torso, 32 features, 11 atoms.
 TINY_LEARNER = learner_config.ScaledQLConfig(
@@ -19,7 +19,7 @@ def tiny_experiment(dataset, workdir, **overrides):
                   workdir=str(workdir), checkpoint_every_steps=10,
                   eval_every_steps=10, eval_max_episode_frames=400)
   settings.update(overrides)
-  return experiment_lib.PretrainExperiment(**settings)
+  return pretrain_experiment.PretrainExperiment(**settings)
 
 
 def checkpoint_steps(workdir):

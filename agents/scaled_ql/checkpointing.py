@@ -20,7 +20,7 @@ import json
 import os
 import re
 import tempfile
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import numpy as np
@@ -38,7 +38,25 @@ def _header(path: str, data) -> Dict[str, Any]:
   if _DESCRIPTION_KEY not in data:
     raise CheckpointMismatchError(
         f'{path} is not a Scaled Q-Learning checkpoint (no description).')
-  return json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
+  header = json.loads(bytes(data[_DESCRIPTION_KEY]).decode('utf-8'))
+  if header.get('format_version') != FORMAT_VERSION:
+    raise CheckpointMismatchError(
+        f'{path} has checkpoint format version '
+        f'{header.get("format_version")!r}; this code reads version '
+        f'{FORMAT_VERSION} only.')
+  return header
+
+
+def differences(saved: Dict[str, Any], expected: Dict[str, Any],
+                keys: Optional[Sequence[str]] = None) -> List[str]:
+  """'key: checkpoint has X, this run has Y' for each key (default: all keys
+  of either) whose values differ. The one wording of every compatibility
+  message."""
+  if keys is None:
+    keys = sorted(set(saved) | set(expected))
+  return [f'{key}: checkpoint has {saved.get(key)!r}, this run has '
+          f'{expected.get(key)!r}' for key in keys
+          if saved.get(key) != expected.get(key)]
 
 
 def list_checkpoints(directory: str) -> List[Tuple[int, str]]:
@@ -97,10 +115,39 @@ def network_description(config) -> Dict[str, Any]:
 
 
 def network_differences(description: Dict[str, Any], config) -> List[str]:
-  """'field: checkpoint has X, this run has Y' for each differing field."""
-  return [f'{field}: checkpoint has {description.get(field)!r}, this run has '
-          f'{getattr(config, field)!r}' for field in NETWORK_FIELDS
-          if description.get(field) != getattr(config, field)]
+  """`differences` of the NETWORK_FIELDS of a checkpoint's description and
+  a ScaledQLConfig."""
+  return differences(description, network_description(config), NETWORK_FIELDS)
+
+
+def check_network(path: str, config, purpose: str) -> Dict[str, Any]:
+  """Raises CheckpointMismatchError unless checkpoint `path` has the network
+  of ScaledQLConfig `config`; returns the checkpoint's description.
+
+  `purpose` completes the message, e.g. 'cannot seed this network'.
+  """
+  description = read_description(path)
+  found = network_differences(description, config)
+  if found:
+    raise CheckpointMismatchError(
+        f'{path} {purpose}:\n  ' + '\n  '.join(found) + '\nLeave the '
+        'network settings unset to take the checkpoint\'s.')
+  return description
+
+
+def network_settings(description: Dict[str, Any]) -> Dict[str, Any]:
+  """The NETWORK_FIELDS of a checkpoint's description, as ScaledQLConfig
+  keyword arguments.
+
+  Raises:
+    CheckpointMismatchError: the checkpoint predates one of the fields.
+  """
+  missing = [field for field in NETWORK_FIELDS if field not in description]
+  if missing:
+    raise CheckpointMismatchError(
+        f'The checkpoint does not record {missing}: it was written before '
+        'these network settings existed.')
+  return {field: description[field] for field in NETWORK_FIELDS}
 
 
 class Checkpointer:
@@ -123,10 +170,6 @@ class Checkpointer:
     self._description = json.loads(json.dumps(description))  # Normalised.
     self._max_to_keep = max_to_keep
     os.makedirs(directory, exist_ok=True)
-
-  @property
-  def directory(self) -> str:
-    return self._directory
 
   def checkpoints(self) -> List[Tuple[int, str]]:
     """(step, path) of every complete checkpoint, oldest first."""
@@ -215,15 +258,10 @@ class Checkpointer:
     return header['step'], jax.tree_util.tree_unflatten(treedef, leaves)
 
   def _check_description(self, path: str, saved: Dict[str, Any]):
-    differences = [
-        f'{key}: checkpoint has {saved.get(key)!r}, this run has '
-        f'{self._description.get(key)!r}'
-        for key in sorted(set(saved) | set(self._description))
-        if saved.get(key) != self._description.get(key)
-    ]
-    if differences:
+    found = differences(saved, self._description)
+    if found:
       raise CheckpointMismatchError(
           f'Checkpoint {path} was written by an incompatible run:\n  ' +
-          '\n  '.join(differences) +
+          '\n  '.join(found) +
           '\nUse a new work directory, or the settings the checkpoint was '
           'written with.')

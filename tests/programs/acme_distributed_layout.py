@@ -5,7 +5,7 @@ its CheckpointingRunner, actors in its EnvironmentLoop); this script only
 supplies the factories: real Pong actors, the tiny network, a real Reverb
 server. Acme's StepsLimiter stops it after MAX_ACTOR_STEPS actor steps.
 
-By default the layout is launchers.acme_layouts.CleanStopDistributedLayout
+By default the layout is launchers.programs.acme_layouts.CleanStopDistributedLayout
 (Acme's, with a replay drain and stop redelivery); with LAYOUT=acme it is Acme's
 class unchanged, which Launchpad kills at the stop (see that module).
 Usage: python tests/programs/acme_distributed_layout.py WORKDIR MAX_ACTOR_STEPS [LAYOUT]
@@ -22,7 +22,7 @@ from builders import builder as builder_lib
 from builders import config as builder_config
 from environments import atari
 from environments import wrappers
-from launchers import acme_layouts
+from launchers.programs import acme_layouts
 
 
 def main(argv):
@@ -35,9 +35,10 @@ def main(argv):
           network_size='nature_dqn', feature_dim=32, num_atoms=11,
           batch_size=8),
       games=('Pong', 'Breakout'), num_actions=(6, 4),
-      online_game='Pong', min_replay_size=100, samples_per_insert=4.0,
-      max_replay_size=10_000, variable_update_period=50,
-      rate_limiter_timeout_ms=200))
+      online_game='Pong', online=builder_config.OnlineSettings(
+          min_replay_size=100, samples_per_insert=4.0,
+          max_replay_size=10_000, variable_update_period=50,
+          rate_limiter_timeout_ms=200)))
 
   def environment_factory(seed):
     return wrappers.ClippedRewardEnvironment(atari.make_atari_environment(

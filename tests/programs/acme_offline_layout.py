@@ -13,12 +13,12 @@ from absl import app
 import launchpad as lp
 
 from agents.scaled_ql import config as learner_config
-from launchers import experiment as experiment_lib
+from launchers.programs import pretrain_experiment
 
 
 def main(argv):
   dataset, workdir, steps = argv[1], argv[2], int(argv[3])
-  experiment = experiment_lib.PretrainExperiment(
+  experiment = pretrain_experiment.PretrainExperiment(
       games=('Pong', 'Breakout'), dataset=dataset, checkpoints='all',
       learner=learner_config.ScaledQLConfig(
           network_size='nature_dqn', feature_dim=32, num_atoms=11,

@@ -1,4 +1,4 @@
-"""Acme's own JAX DQN builder through launchers.online_finetuning.make_program.
+"""Acme's own JAX DQN builder through launchers.programs.online_program.make_program.
 
 Real Pong (clipped rewards for learning, raw scores for the evaluator), a
 tiny Haiku Q-network, Acme's DQNBuilder (prioritised Reverb replay, n-step
@@ -21,8 +21,8 @@ import numpy as np
 
 from environments import atari
 from environments import wrappers
-from launchers import logging_utils
-from launchers import online_finetuning
+from launchers.programs import online_program
+from launchers.programs import run_logs
 
 
 def make_network(environment_spec) -> networks_lib.FeedForwardNetwork:
@@ -63,11 +63,11 @@ def main(argv):
       config, loss_fn=dqn.PrioritizedDoubleQLearning(
           discount=config.discount,
           importance_sampling_exponent=config.importance_sampling_exponent),
-      logger_fn=lambda: logging_utils.make_learner_logger(workdir, num_steps))
-  program = online_finetuning.make_program(
+      logger_fn=lambda: run_logs.make_learner_logger(workdir, num_steps))
+  program = online_program.make_program(
       builder, environment_factory=actor_environment,
       network_factory=make_network, policy_factory=dqn_actor.behavior_policy,
-      config=online_finetuning.OnlineProgramConfig(
+      config=online_program.OnlineProgramConfig(
           workdir=workdir, num_steps=num_steps, num_actors=1,
           checkpoint_every_steps=100,
           checkpoint_description={'agent': 'acme.agents.jax.dqn',

@@ -10,8 +10,10 @@ import time
 from typing import Any, Callable, List, Optional, Sequence
 
 from absl import logging
+import launchpad as lp
 
 from agents.scaled_ql import checkpointing
+from launchers.programs import stop
 
 
 class LearnerRunner:
@@ -72,7 +74,7 @@ class LearnerRunner:
     always current when it returns, however it returns (KeyboardInterrupt
     included). A learner whose data end (StopIteration from step()) once
     `should_stop()` is true has stopped: online programs end their datasets
-    that way (program_stop.StopAwareIterator).
+    that way (stop.StopAwareIterator).
     """
     target = self._num_steps if max_steps is None else min(
         self._num_steps, self._steps + max_steps)
@@ -103,13 +105,24 @@ class LearnerRunner:
     """Launchpad entry point: trains to the budget, then stops the program.
 
     Returns only after the program's stop plus a grace period, serving the
-    evaluators' parameter requests until then (see program_stop).
+    evaluators' parameter requests until then (see stop).
     """
-    # Only Launchpad programs call run().
-    import launchpad as lp  # pylint: disable=g-import-not-at-top
-    from launchers import program_stop  # pylint: disable=g-import-not-at-top
-    self.train(should_stop=program_stop.stop_requested)
+    self.train(should_stop=stop.stop_check())
     if self.finished():
       logging.info('Learner reached %d steps; stopping the program.', self._steps)
       lp.stop()
-    program_stop.serve_until_stopped()
+    stop.serve_until_stopped()
+
+
+def outcome_line(checkpoint_dir: str, num_steps: int) -> str:
+  """The last line a command line prints: whether the run finished its
+  budget or stopped before, at which checkpoint."""
+  latest = checkpointing.latest_checkpoint(checkpoint_dir)
+  if latest is None:
+    return (f'stopped before the first checkpoint (0 of {num_steps} learner '
+            'steps); the same command starts again')
+  step, path = latest
+  if step >= num_steps:
+    return f'finished: learner step {step} of {num_steps}, checkpoint {path}'
+  return (f'stopped: learner step {step} of {num_steps}, checkpoint {path}; '
+          'the same command resumes from it')

@@ -14,8 +14,6 @@ import dataclasses
 import os
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from builders import acme_compat  # noqa: F401  (before acme)
-
 from absl import logging
 from acme.utils import counting
 import jax
@@ -28,9 +26,10 @@ from atari_data import loader
 from builders import builder as builder_lib
 from builders import config as builder_config
 from environments import games as games_lib
-from launchers import evaluation
-from launchers import learner_runner
-from launchers import logging_utils
+from launchers.programs import checkpoint_loading
+from launchers.programs import evaluator as evaluator_lib
+from launchers.programs import learner_runner
+from launchers.programs import run_logs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +38,10 @@ class PretrainExperiment:
 
     games: games to pre-train on (either spelling); head order.
     dataset: where the RLDS data are: a directory written by
-      launchers.make_dataset, or a TFDS name (see atari_data.loader).
+      launchers.make_dataset (one dataset per game), or a TFDS name such as
+      rlu_atari_checkpoints_ordered (config <Game>_run_<run>) or
+      'rlu_atari_checkpoints_ordered/{game}_run_2', read from data_dir (see
+      atari_data.loader).
     checkpoints: which behaviour checkpoints of the data to train on, e.g.
       'first 20%' (the paper's sub-optimal set), 'all' or '0:5'.
     learner: the learner's hyperparameters.
@@ -70,7 +72,7 @@ class PretrainExperiment:
   num_steps: int
   workdir: str
   checkpoint_every_steps: int = 1000
-  eval_every_steps: int = 1000
+  eval_every_steps: int = 2000
   eval_episodes: int = 1
   eval_max_episode_frames: int = 108_000
   seed: int = 0
@@ -120,18 +122,14 @@ class PretrainExperiment:
   def check_init_checkpoint(self):
     """Raises unless `init_checkpoint` can seed this run's network (same
     network settings; the games may differ)."""
-    differences = checkpointing.network_differences(
-        checkpointing.read_description(self.init_checkpoint), self.learner)
-    if differences:
-      raise checkpointing.CheckpointMismatchError(
-          f'{self.init_checkpoint} cannot seed this network: '
-          + '; '.join(differences) + '.')
+    checkpointing.check_network(self.init_checkpoint, self.learner,
+                                'cannot seed this network')
 
   def initialise_from_checkpoint(self, learner, networks):
     """Sets `learner`'s online and target parameters from init_checkpoint
     (agents.scaled_ql.transfer), keeping its fresh optimiser state."""
     self.check_init_checkpoint()
-    pretrained = evaluation.load_checkpoint(self.init_checkpoint)
+    pretrained = checkpoint_loading.load_checkpoint(self.init_checkpoint)
     learner.set_parameters(transfer.transfer_parameters(
         pretrained.params, pretrained.builder.config.games,
         pretrained.builder.config.num_actions, learner.save().params,
@@ -152,7 +150,7 @@ class PretrainExperiment:
   def make_learner_runner(
       self, counter: Optional[counting.Counter] = None
   ) -> learner_runner.LearnerRunner:
-    builder = self.make_builder(logger_fn=lambda: logging_utils.make_learner_logger(
+    builder = self.make_builder(logger_fn=lambda: run_logs.make_learner_logger(
         self.workdir, self.num_steps))
 
     def make_learner():
@@ -176,13 +174,20 @@ class PretrainExperiment:
   def make_evaluator(self, variable_source,
                      counter: Optional[counting.Counter] = None,
                      learner_probe: Optional[str] = None
-                     ) -> evaluation.Evaluator:
-    """See evaluation.Evaluator for `learner_probe`."""
-    return evaluation.Evaluator(
-        builder=self.make_builder(), variable_source=variable_source,
+                     ) -> evaluator_lib.Evaluator:
+    """The evaluator of every game, with parameters from `variable_source`
+    (the learner node, or a LearnerRunner in this process).
+
+    `learner_probe`: a method of the learner node, taking no arguments, that
+    the evaluator's `run()` waits for before its first round.
+    """
+    return evaluator_lib.Evaluator(
+        actor_factory=evaluator_lib.scaled_ql_actor_factory(
+            self.make_builder(), variable_source),
         games=self.games, episodes_per_game=self.eval_episodes,
-        environment_factory=evaluation.make_evaluation_environment_factory(
+        environment_factory=evaluator_lib.make_evaluation_environment_factory(
             self.eval_max_episode_frames),
         seed=self.seed + 1, counter=counter,
-        eval_every_steps=self.eval_every_steps, learner_probe=learner_probe,
-        **logging_utils.make_evaluator_loggers(self.workdir))
+        eval_every_steps=self.eval_every_steps,
+        servers=[(variable_source, learner_probe)] if learner_probe else (),
+        **run_logs.make_evaluator_loggers(self.workdir))

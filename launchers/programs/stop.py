@@ -1,54 +1,38 @@
-"""How the nodes of the project's Launchpad programs stop (Launchpad 0.5.0).
+"""The one stop protocol of the project's Launchpad programs (Launchpad 0.5.0).
 
-Launchpad stops a program by setting every node's stop event (on `lp.stop()`,
-SIGTERM or Ctrl-C) and SIGKILLs the whole runtime if a node is still running
-`--lp_termination_notice_secs` later; a node cannot be interrupted while it
-is inside C++ (an RPC, a blocking read, an XLA compilation). So:
+A program stops when its learner reaches its budget (`lp.stop()`), on SIGTERM
+or on Ctrl-C: Launchpad sets every node's stop event and kills the runtime
+if a node is still running `--lp_termination_notice_secs` later. A node
+cannot be interrupted while it is inside C++ (an RPC, a blocking Reverb read
+or write, an XLA compilation), so every node follows the same rules:
 
-* the launchers give the nodes TERMINATION_NOTICE_SECONDS, not Launchpad's
-  10 s, and under local_mp only the launching process enforces it
-  (`launch`). A node sees the stop only after its start-up (imports, dataset
-  pipeline, checkpoint restore, network initialisation): measured under
-  local_mp on 2 cores, a SIGTERM 4-10 s after the start of the online
-  program had the learner still initialising 7 s later, and Launchpad killed
-  the runtime (4 of 4 runs, 10 s notice);
-* working nodes poll `stop_requested()` at every step and make no remote call
-  once it is true;
-* a node's first remote call to another node waits for that node's server
-  to come up, inside gRPC, where no stop can reach it; when the other node
-  stops before ever serving (a stop during start-up, while nodes still
-  import and compile), it waits forever (measured under local_mp: a SIGTERM
-  6-8 s after the start left the evaluator in its first `get_variables` and
-  Launchpad killed the runtime, 2 of 2 runs). So nodes first wait for their
-  servers with `wait_until_serving`, which the stop ends;
-* learners reach the counter through `CounterClient`, which makes no call
-  after the stop, since a learner's step can span it;
-* serving nodes (the learner, the counter) keep serving for a short grace
-  period after the stop, so that a remote call another node started just
-  before the stop completes instead of hitting a server that is going away
-  (measured: without the grace period, an evaluator's in-flight
-  `get_variables` crashed the process with SIGSEGV in 1 of 4 stops).
+* it asks "has the program stopped?" only through a `stop_check()` (a
+  Launchpad node) or `signal_stop_check()` (a single process, no
+  Launchpad): a `Callable[[], bool]` polled at every step, usable from any
+  thread of the node;
+* its first remote call to another node goes through `wait_until_serving`,
+  which the stop ends (a call to a node that never came up waits inside
+  gRPC forever);
+* it reaches the counter only through `CounterClient`, which makes no
+  call after the stop (a learner step or an episode can span it);
+* serving nodes (learner, counter) keep serving SERVING_GRACE_SECONDS after
+  the stop (`serve_until_stopped`), so a call started just before the stop
+  completes;
+* Reverb: the replay is drained for REPLAY_DRAIN_SECONDS after the stop
+  (`ReplayNode`), which releases actors blocked on the rate limiter, and the
+  learner reads the replay through `StopAwareIterator`, which ends at the
+  stop however long a sample would block;
+* the launching process alone enforces a TERMINATION_NOTICE_SECONDS notice
+  (`launch`), long enough for nodes that are still starting up.
 
-Online programs add Reverb, whose rate limiters block inside C++ with no
-timeout in Acme's own code (measured, Reverb 0.7.0 / Acme 0.4.0):
-
-* an actor's adder blocks in `TrajectoryWriter.flush` while inserts are
-  ahead of samples; once the learner stops sampling at the stop, it waits
-  forever, and Launchpad kills the runtime. `Server.stop()` does not release
-  it (nor a blocked sampler); only sampling does. So the replay is drained
-  (sampled and discarded) for REPLAY_DRAIN_SECONDS after the stop
-  (`drain_replay`, `ReplayNode`). A writer still blocked when its process
-  exits aborts it ("terminate called without an active exception").
-* a learner's dataset blocks in a Reverb sample while samples are ahead of
-  inserts, and actors insert nothing after the stop. `StopAwareIterator`
-  reads the dataset in a helper thread and ends (StopIteration) in the
-  learner once the program stops, which `LearnerRunner` takes as a stop; a
-  helper thread left blocked in a sample does not hinder the process's exit
-  (measured: exit status 0).
+docs/ARCHITECTURE.md ("How a program stops") gives the measurements behind
+each rule.
 """
 
+import contextlib
 from concurrent import futures
 import queue
+import signal
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
@@ -57,8 +41,6 @@ from absl import flags
 from absl import logging
 import launchpad as lp
 from launchpad.nodes.python import local_multi_processing
-
-from builders import acme_compat  # noqa: F401  (before acme)
 
 from acme.utils import counting
 
@@ -78,26 +60,36 @@ TERMINATION_NOTICE_SECONDS = 30
 
 def use_termination_notice_default():
   """Makes TERMINATION_NOTICE_SECONDS the default of Launchpad's
-  --lp_termination_notice_secs; call before flags are parsed."""
+  --lp_termination_notice_secs (a value given on the command line stays);
+  command lines call it before flags are parsed so that --help shows it."""
   flags.FLAGS.set_default('lp_termination_notice_secs',
                           TERMINATION_NOTICE_SECONDS)
 
 
-def launch(program: lp.Program):
-  """lp.launch in this terminal; under local_mp, only this process enforces
-  the termination notice.
+def launch(program: lp.Program, launch_type: Optional[str] = None):
+  """Launches `program` in this terminal and returns once it has stopped;
+  under local_mp, only this process enforces the termination notice.
+
+  `launch_type`: 'local_mt' or 'local_mp'; None: --lp_launch_type.
 
   Each local_mp node process has a worker manager of its own, which would
   SIGKILL itself at its own notice (Launchpad's 10 s), counted down twice as
   fast because the launching process re-sends SIGTERM every second. The
   nodes are given --lp_termination_notice_secs=-1 (no self-kill); this
   process kills every node still running when its notice has passed.
+
+  Raises:
+    RuntimeError: a node failed (Launchpad's worker manager).
   """
+  use_termination_notice_default()  # Keeps a value given on the command line.
   _define_missing_launchpad_placeholder_flag()
   node_flags = local_multi_processing.PythonProcess(
       args={'lp_termination_notice_secs': -1})
-  lp.launch(program, terminal='current_terminal', serialize_py_nodes=False,
-            local_resources={group: node_flags for group in program.groups})
+  manager = lp.launch(
+      program, launch_type=launch_type, terminal='current_terminal',
+      serialize_py_nodes=False,
+      local_resources={group: node_flags for group in program.groups})
+  manager.wait()
 
 
 def _define_missing_launchpad_placeholder_flag():
@@ -110,22 +102,41 @@ def _define_missing_launchpad_placeholder_flag():
                               'Placeholder that Launchpad 0.5.0 expects.')
 
 
-def stop_requested() -> bool:
-  """True once the program is stopping; never blocks."""
-  return lp.wait_for_stop(0)
+StopCheck = Callable[[], bool]
 
 
-def stop_check() -> Callable[[], bool]:
-  """`stop_requested` for any thread of this node, made in the node's thread.
+def stop_check() -> StopCheck:
+  """A Launchpad node's stop check: true once the program is stopping.
 
-  Launchpad's worker manager (behind `stop_requested`) is only reachable
-  from a node's own thread; its stop event can be read from any. Outside a
-  Launchpad program the check is never true.
+  Make it in the node's own thread (Launchpad's worker manager is only
+  reachable there); the check itself never blocks and can be called from
+  any thread. Outside a Launchpad program it is never true.
   """
   try:
     return lp.stop_event().is_set
   except RuntimeError:
     return lambda: False
+
+
+@contextlib.contextmanager
+def signal_stop_check() -> Iterator[StopCheck]:
+  """The stop check of a single process without Launchpad: true after
+  SIGINT or SIGTERM while the context is open (previous handlers are put
+  back when it closes). Use it from the main thread."""
+  stopping = threading.Event()
+
+  def request_stop(signum, frame):
+    del frame
+    logging.info('Signal %d: stopping.', signum)
+    stopping.set()
+
+  previous = {sig: signal.signal(sig, request_stop)
+              for sig in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield stopping.is_set
+  finally:
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
 
 
 def wait_until_serving(calls: Sequence[Tuple[Any, str]],
@@ -162,7 +173,10 @@ def wait_until_serving(calls: Sequence[Tuple[Any, str]],
 
 def serve_until_stopped():
   """Returns SERVING_GRACE_SECONDS after the program's stop event is set."""
-  while not lp.wait_for_stop(1.0):
+  # Polled, not one long wait, so that the thread runs Python every second
+  # (Acme's asynchronous SystemExit lands only then).
+  stop_event = lp.stop_event()
+  while not stop_event.wait(1.0):
     pass
   time.sleep(SERVING_GRACE_SECONDS)
 
@@ -219,7 +233,7 @@ class StopAwareIterator:
                should_stop: Optional[Callable[[], bool]] = None):
     self._iterator = iterator
     # Learners may read their dataset from threads of their own (Acme's
-    # prefetch), where stop_requested() is not available.
+    # prefetch): the check must be one made in the node's thread.
     self._should_stop = should_stop or stop_check()
     self._queue = queue.Queue(maxsize=1)
     self._thread: Optional[threading.Thread] = None

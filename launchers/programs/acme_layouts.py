@@ -1,21 +1,12 @@
 """Acme 0.4.0's DistributedLayout with a clean stop.
 
-Acme's `DistributedLayout` (acme/jax/layouts/distributed_layout.py) cannot
-stop itself cleanly on this stack. Its StepsLimiter calls `lp.stop()`; every
-node that runs inside Acme's `signals.runtime_terminator` then gets one
-asynchronous SystemExit, which only lands when the thread runs Python. Two
-things go wrong (measured with our builder on Pong, 2 actors):
-
-* The learner stops sampling at once, but an actor whose Acme adder is
-  inside `TrajectoryWriter.flush`, waiting for the rate limiter to admit its
-  insert, waits in C++ for samples that no longer come: Launchpad reports
-  "Worker groups that did not terminate in time: ['actor']" and kills the
-  runtime (exit 137, 2 of 2 runs). See launchers/program_stop.py.
-* Launchpad calls each stop handler once. When the SystemExit lands while
-  the thread runs a garbage-collection callback (JAX's `_xla_gc_callback`),
-  Python prints "Exception ignored in: ... SystemExit" and drops it; that
-  node never stops and Launchpad kills the runtime (1 of 2 full CI runs on a
-  loaded 2-core machine).
+Acme's `DistributedLayout` (acme/jax/layouts/distributed_layout.py) stops by
+a StepsLimiter calling `lp.stop()`, after which every node that runs inside
+Acme's `signals.runtime_terminator` gets one asynchronous SystemExit. On this
+stack that is not enough for a clean exit: an actor blocked in Reverb's
+rate limiter never runs Python again once the learner stops sampling, and a
+SystemExit that lands in a garbage-collection callback is dropped
+(docs/ARCHITECTURE.md, "How a program stops", has the measurements).
 
 `CleanStopDistributedLayout` keeps Acme's program topology, runners and
 environment loops, and changes three things:
@@ -24,24 +15,22 @@ environment loops, and changes three things:
   SystemExit again every STOP_REDELIVERY_SECONDS after the stop until the
   run returns, so a dropped one does not leave the node running;
 * after Acme's learner runner returns at the stop, the learner node drains
-  the replay for program_stop.REPLAY_DRAIN_SECONDS, so blocked inserts go
-  through, the actors' SystemExit lands and every node returns (exit 0);
+  the replay for stop.REPLAY_DRAIN_SECONDS, so blocked inserts go through,
+  the actors' SystemExit lands and every node returns (exit 0);
 * an actor or evaluator node drops its environment loop when the loop
   returns, so its adder's final flush (Acme's `__del__`, up to 10 s) runs
   while the replay is still drained, not at interpreter exit against a
-  server already shut down (which added 10 s to every exit).
+  server already shut down.
 """
 
 import ctypes
 import threading
 from typing import Any, Callable, Optional
 
-from builders import acme_compat  # noqa: F401  (before acme)
-
 from acme.jax.layouts import distributed_layout
 import launchpad as lp
 
-from launchers import program_stop
+from launchers.programs import stop
 
 # After the stop, how often a node that is still running gets its SystemExit
 # again: long enough for Acme's own delivery to unwind, far shorter than
@@ -127,7 +116,7 @@ class _DrainingLearner(_CleanStopNode):
 
   def run(self):
     super().run()  # Acme's CheckpointingRunner: returns at the stop.
-    program_stop.drain_replay(self._replay_client)
+    stop.drain_replay(self._replay_client)
 
 
 class _ReleasingLoop(_CleanStopNode):

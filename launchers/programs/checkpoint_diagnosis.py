@@ -8,14 +8,14 @@ import numpy as np
 
 from agents.scaled_ql import diagnostics
 from atari_data import loader
-from launchers import evaluation
+from launchers.programs import checkpoint_loading
 
 
 def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
                         num_states: int = 1024, seed: int = 0,
                         data_dir=None):
   """(loaded checkpoint, per-game diagnostics) on `num_states` dataset states."""
-  checkpoint = evaluation.load_checkpoint(path)
+  checkpoint = checkpoint_loading.load_checkpoint(path)
   games = checkpoint.builder.config.games
   iterator = loader.make_multigame_iterator(loader.LoaderConfig(
       games=games, source=dataset, data_dir=data_dir, checkpoints=checkpoints,

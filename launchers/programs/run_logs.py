@@ -1,4 +1,4 @@
-"""Loggers of the launchers: CSV files, TensorBoard, and a progress line.
+"""Loggers of the programs: CSV files, TensorBoard, and a progress line.
 
 All are Acme loggers (anything with `write(dict)`), so the learner and the
 evaluators log the same way under every launch type. CSV files live in
@@ -7,9 +7,7 @@ to, so a resumed run continues the same files.
 """
 
 import time
-from typing import Dict, Optional
-
-from builders import acme_compat  # noqa: F401  (before acme)
+from typing import Dict, Optional, Tuple
 
 from absl import logging
 from acme.utils import loggers
@@ -23,16 +21,28 @@ def _format_duration(seconds: float) -> str:
   return f'{hours}h{minutes:02d}m{seconds:02d}s' if hours else f'{minutes}m{seconds:02d}s'
 
 
+def progress_metrics(data) -> Tuple[str, ...]:
+  """The metrics a progress line shows: every loss term the learner logs
+  ('total_loss' first, then '*_loss' by name), then 'q_mean' if logged."""
+  losses = sorted(key for key in data if key.endswith('_loss'))
+  if 'total_loss' in losses:
+    losses.remove('total_loss')
+    losses.insert(0, 'total_loss')
+  return tuple(losses) + (('q_mean',) if 'q_mean' in data else ())
+
+
 class ProgressLogger(loggers.Logger):
-  """Prints 'step N/M (p%), steps/s, ETA' and chosen metrics every few seconds.
+  """Prints 'step N/M (p%), steps/s, ETA' and the loss terms every few
+  seconds.
 
   Reads the step from `steps_key` of the logged data; speed is measured over
   the interval since the last line, so a resumed run reports its own speed.
+  `metrics`: the metrics shown; default `progress_metrics` of each row.
   """
 
   def __init__(self, total_steps: int, steps_key: str = 'learner_steps',
                every_seconds: float = 10.0,
-               metrics: tuple = ('total_loss', 'td_loss', 'cql', 'q_mean')):
+               metrics: Optional[Tuple[str, ...]] = None):
     self._total_steps = total_steps
     self._steps_key = steps_key
     self._every_seconds = every_seconds
@@ -51,7 +61,8 @@ class ProgressLogger(loggers.Logger):
       return
     speed = (step - self._last_step) / max(elapsed, 1e-9)
     remaining = (self._total_steps - step) / speed if speed > 0 else float('inf')
-    shown = ' '.join(f'{key}={float(data[key]):.4g}' for key in self._metrics
+    metrics = self._metrics or progress_metrics(data)
+    shown = ' '.join(f'{key}={float(data[key]):.4g}' for key in metrics
                      if key in data)
     eta = _format_duration(remaining) if remaining != float('inf') else '?'
     logging.info('learner step %d/%d (%.0f%%) %.1f steps/s ETA %s %s', step,
@@ -84,7 +95,7 @@ def make_csv_and_tensorboard_logger(workdir: str, label: str,
 
 
 def make_evaluator_loggers(workdir: str) -> Dict[str, loggers.Logger]:
-  """`evaluation.Evaluator`'s logger and aggregate_logger keyword arguments:
+  """`evaluator.Evaluator`'s logger and aggregate_logger keyword arguments:
   per-game rows in logs/evaluator, per-round rows in logs/evaluator_aggregate
   (CSV and TensorBoard)."""
   return {

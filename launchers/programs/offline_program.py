@@ -1,0 +1,105 @@
+"""The offline pre-training program of a `PretrainExperiment`.
+
+`make_program` builds the Launchpad program:
+
+  counter    an Acme counter (learner steps, evaluation episodes)
+  learner    reads the RLDS loader, trains, checkpoints to the workdir, and
+             stops the program when the step budget is reached
+  evaluator  plays every game with the learner's current parameters every
+             eval_every_steps learner steps
+
+Reverb is not needed offline: the evaluator pulls parameters from the
+learner. Nodes stop as launchers/programs/stop.py describes, so the program
+ends with exit status 0 when training is done, on Ctrl-C and on SIGTERM.
+`run_single_process` does the same work in one process, without Launchpad.
+`run` is the one entry point for either: it returns when the run is over and
+leaves everything in the experiment's workdir.
+"""
+
+from typing import Dict, List, Optional
+
+import launchpad as lp
+
+from atari_data import loader
+from launchers.programs import evaluator as evaluator_lib
+from launchers.programs import pretrain_experiment
+from launchers.programs import stop
+
+PretrainExperiment = pretrain_experiment.PretrainExperiment
+# run()'s launch types: Launchpad's two local ones, and no Launchpad at all.
+LAUNCH_TYPES = ('local_mt', 'local_mp', 'single_process')
+
+
+def data_sources(experiment: PretrainExperiment) -> List[loader.GameSource]:
+  """What the learner of `experiment` reads, per game, after validation."""
+  return loader.resolve_sources(experiment.loader_config())
+
+
+def _learner_node(experiment: PretrainExperiment, counter):
+  return experiment.make_learner_runner(stop.CounterClient(counter))
+
+
+def _evaluator_node(experiment: PretrainExperiment, learner, counter):
+  return experiment.make_evaluator(variable_source=learner, counter=counter,
+                                   learner_probe='completed_steps')
+
+
+def make_program(experiment: PretrainExperiment) -> lp.Program:
+  """The pre-training program: counter, learner, evaluator."""
+  program = lp.Program('scaled_ql_pretrain')
+  with program.group('counter'):
+    counter = program.add_node(lp.CourierNode(stop.CounterNode))
+  with program.group('learner'):
+    learner = program.add_node(
+        lp.CourierNode(_learner_node, experiment, counter))
+  with program.group('evaluator'):
+    program.add_node(
+        lp.CourierNode(_evaluator_node, experiment, learner, counter))
+  return program
+
+
+def run_single_process(experiment: PretrainExperiment
+                       ) -> Optional[Dict[str, evaluator_lib.GameEvaluation]]:
+  """Trains and evaluates in this process; SIGTERM/Ctrl-C stop it cleanly
+  (after the current learner step or environment step).
+
+  Returns the last complete evaluation round's results.
+  """
+  with stop.signal_stop_check() as should_stop:
+    runner = experiment.make_learner_runner()
+    evaluator = experiment.make_evaluator(variable_source=runner)
+    results = None
+    while not should_stop():
+      results = evaluator.evaluate(runner.completed_steps(),
+                                   should_stop=should_stop) or results
+      if runner.finished():
+        break
+      runner.train(should_stop=should_stop,
+                   max_steps=experiment.eval_every_steps)
+    return results
+
+
+def run(experiment: PretrainExperiment, launch_type: str = 'local_mt'
+        ) -> Optional[Dict[str, evaluator_lib.GameEvaluation]]:
+  """Validates `experiment` and runs it to completion (or to a stop).
+
+  Args:
+    experiment: the run; its workdir receives checkpoints, logs
+      (logs/learner, logs/evaluator, logs/evaluator_aggregate) and
+      TensorBoard files. Running it again with the same workdir resumes.
+    launch_type: 'local_mt' (Launchpad, one process, threads), 'local_mp'
+      (Launchpad, one process per node; this process waits for them) or
+      'single_process' (no Launchpad).
+
+  Returns:
+    single_process: the last complete evaluation round's results.
+    Launchpad: None once the program has stopped; results are in the
+    workdir's logs.
+  """
+  if launch_type not in LAUNCH_TYPES:
+    raise ValueError(f'launch_type={launch_type!r}; valid: {LAUNCH_TYPES}.')
+  experiment.validate()
+  if launch_type == 'single_process':
+    return run_single_process(experiment)
+  stop.launch(make_program(experiment), launch_type)
+  return None
