@@ -44,15 +44,12 @@ _GAMES = flags.DEFINE_list('games', ['Breakout', 'SpaceInvaders', 'MsPacman'],
 _STEPS_PER_CHECKPOINT = flags.DEFINE_integer(
     'steps_per_checkpoint', 10_000, 'Recorded agent steps per behaviour checkpoint.')
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 16_000, 'Learner steps.')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 32, 'Learner batch size.')
-_NETWORK_SIZE = flags.DEFINE_string('network_size', 'resnet_tiny', 'Torso size.')
-# n-step 10 and Adam epsilon 1e-8 instead of the paper's 1 and Dopamine's
-# 3.125e-4: within a CPU budget, only these made values and greedy actions
-# state-dependent (docs/DEMO_SETTINGS.md has the measurements).
-_N_STEP = flags.DEFINE_integer('n_step', 10, 'n-step return horizon.')
-_TARGET_UPDATE = flags.DEFINE_integer(
-    'target_update_period', 250, 'Learner steps between target updates.')
-_ADAM_EPS = flags.DEFINE_float('adam_eps', 1e-8, "Adam's epsilon.")
+# The learner flags of launchers.pretrain, passed on to it. n-step 10 and
+# Adam epsilon 1e-8 instead of the paper's 1 and Dopamine's 3.125e-4: within
+# a CPU budget, only these made values and greedy actions state-dependent
+# (docs/DEMO_SETTINGS.md has the measurements).
+_LEARNER = command_line.define_learner_flags(
+    {'n_step': 10, 'target_update_period': 250, 'adam_eps': 1e-8})
 _SEED = flags.DEFINE_integer(
     'seed', 0, 'Seeds the learner (parameters, data order) and the in-training '
     'evaluator; the recorded dataset and the final evaluation keep theirs.')
@@ -92,11 +89,8 @@ def pretrain(dataset_dir: str, workdir: str):
   command = [
       sys.executable, '-m', 'launchers.pretrain', '--lp_launch_type=local_mt',
       f'--games={",".join(_GAMES.value)}', f'--dataset={dataset_dir}',
-      '--checkpoints=all', f'--network_size={_NETWORK_SIZE.value}',
-      f'--batch_size={_BATCH_SIZE.value}', f'--num_steps={_NUM_STEPS.value}',
-      f'--n_step={_N_STEP.value}',
-      f'--target_update_period={_TARGET_UPDATE.value}',
-      f'--adam_eps={_ADAM_EPS.value}', f'--seed={_SEED.value}',
+      '--checkpoints=all', f'--num_steps={_NUM_STEPS.value}',
+      *command_line.learner_flag_arguments(_LEARNER), f'--seed={_SEED.value}',
       f'--eval_every_steps={max(_NUM_STEPS.value // 4, 1)}',
       f'--checkpoint_every_steps={max(_NUM_STEPS.value // 8, 1)}',
       '--eval_episodes=1', '--eval_max_episode_frames=4500',
@@ -106,9 +100,7 @@ def pretrain(dataset_dir: str, workdir: str):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  command_line.configure_output()
+  command_line.start(argv)
   dataset_dir = os.path.join(_OUTPUT_DIR.value, 'dataset')
   workdir = os.path.join(_OUTPUT_DIR.value, 'run')
   timings = {}

@@ -37,11 +37,9 @@ _JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  command_line.start(argv)
   if not _DATASET.value:
     raise app.UsageError('--dataset is required: the states to probe.')
-  command_line.configure_output()
   try:
     path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
   except ValueError as e:

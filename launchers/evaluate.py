@@ -16,6 +16,7 @@ from absl import flags
 
 from launchers.programs import checkpoint_loading
 from launchers.programs import command_line
+from launchers.programs import evaluator
 from launchers.programs import results
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
@@ -23,7 +24,8 @@ _CHECKPOINT = flags.DEFINE_string(
     'checkpoint', None, 'A checkpoint file (default: the latest in --workdir).')
 _EPISODES = flags.DEFINE_integer('episodes', 10, 'Episodes per game.')
 _MAX_FRAMES = flags.DEFINE_integer(
-    'max_episode_frames', 108_000, 'Episode cap in emulator frames.')
+    'max_episode_frames', evaluator.STANDARD_MAX_EPISODE_FRAMES,
+    'Episode cap in emulator frames (the standard: 30 minutes of play).')
 _DATASET = flags.DEFINE_string(
     'dataset', None, 'The recorded dataset the run learned from (optional), '
     'for the "data" column.')
@@ -33,9 +35,7 @@ _SEED = flags.DEFINE_integer('seed', 12345, 'Evaluation seed.')
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  command_line.configure_output()
+  command_line.start(argv)
   try:
     path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
   except ValueError as e:

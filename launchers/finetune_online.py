@@ -49,9 +49,7 @@ def experiment_from_flags() -> finetune_experiment.FinetuneExperiment:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  command_line.configure_output()
+  command_line.start(argv)
   experiment = experiment_from_flags()
   finetune_experiment.run(experiment, flags.FLAGS.lp_launch_type)
   print(learner_runner.outcome_line(experiment.program_config().checkpoint_dir,

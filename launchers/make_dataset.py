@@ -54,9 +54,7 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  command_line.configure_output()
+  command_line.start(argv)
   steps = _STEPS.value
   if steps is None and _EPISODES.value is None:
     steps = 1000

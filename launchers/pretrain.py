@@ -46,9 +46,7 @@ def experiment_from_flags() -> offline_program.PretrainExperiment:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  command_line.configure_output()
+  command_line.start(argv)
   experiment = experiment_from_flags()
   if _CHECK_DATA.value:
     experiment.validate()

@@ -21,9 +21,7 @@ _REPORT = flags.DEFINE_string(
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  command_line.configure_output()
+  command_line.start(argv)
   stop.launch(reverb_roundtrip.make_program(_NUM_ITEMS.value,
                                             _REPORT.value or ''))
 

@@ -1,6 +1,8 @@
 """launchers.programs.stop: waiting for servers (real courier servers) and the
 learners' counter client around the stop."""
 
+import os
+import signal
 import threading
 import time
 
@@ -79,3 +81,19 @@ def test_counter_client_makes_no_call_after_the_stop():
   # The step that spans the stop: counted locally, not sent.
   assert learner_counter.increment(steps=1) == {'learner_steps': 3}
   assert program_counter.get_counts() == {'learner_steps': 3}
+
+
+def test_signal_stop_check_turns_true_on_sigterm_and_restores_the_handler():
+  previous = signal.getsignal(signal.SIGTERM)
+  with stop.signal_stop_check() as should_stop:
+    assert not should_stop()
+    os.kill(os.getpid(), signal.SIGTERM)
+    deadline = time.time() + 10
+    while not should_stop() and time.time() < deadline:
+      time.sleep(0.01)  # The handler runs between bytecodes of this thread.
+    assert should_stop()
+  assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_stop_check_outside_a_launchpad_program_is_never_true():
+  assert stop.stop_check()() is False

@@ -8,6 +8,7 @@ library's are stated here, in COMMAND_LINE_LEARNER_DEFAULTS.
 
 from typing import Any, Dict, Mapping, Optional
 
+from absl import app
 from absl import flags
 from absl import logging
 
@@ -21,12 +22,20 @@ from launchers.programs import quiet_output
 COMMAND_LINE_LEARNER_DEFAULTS = {'batch_size': 32}
 
 
-def define_learner_flags() -> Dict[str, flags.FlagHolder]:
-  """A flag per ScaledQLConfig field, COMMAND_LINE_LEARNER_DEFAULTS applied;
-  call it from the command line's module (its --help lists them)."""
+def define_learner_flags(defaults: Optional[Mapping[str, Any]] = None
+                         ) -> Dict[str, flags.FlagHolder]:
+  """A flag per ScaledQLConfig field, with COMMAND_LINE_LEARNER_DEFAULTS and
+  then `defaults` (a command line's own) applied; call it from the command
+  line's module (its --help lists them)."""
   return config_flags.define_flags(
-      learner_config.ScaledQLConfig, COMMAND_LINE_LEARNER_DEFAULTS,
+      learner_config.ScaledQLConfig,
+      {**COMMAND_LINE_LEARNER_DEFAULTS, **(defaults or {})},
       module_name=config_flags.calling_module_name())
+
+
+def learner_flag_arguments(holders: Mapping[str, flags.FlagHolder]):
+  """The learner flags' values as arguments for another command line."""
+  return [f'--{name}={holder.value}' for name, holder in holders.items()]
 
 
 def learner_from_flags(holders: Mapping[str, flags.FlagHolder],
@@ -64,7 +73,10 @@ def show_launch_type_flag():
     flags.FLAGS.register_key_flag_for_module(module_name, flags.FLAGS[name])
 
 
-def configure_output():
-  """Applies --verbose / -v to what the program prints; call in main()."""
-  verbose = _VERBOSE.value or logging.get_verbosity() > logging.INFO
-  quiet_output.set_verbose(verbose)
+def start(argv):
+  """What every main() does first: refuses positional arguments and applies
+  --verbose / -v to what the program prints."""
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  quiet_output.set_verbose(_VERBOSE.value or
+                           logging.get_verbosity() > logging.INFO)

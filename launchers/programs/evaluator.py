@@ -27,6 +27,8 @@ from launchers.programs import episodes
 from launchers.programs import stop
 
 EnvironmentFactory = Callable[[str, int], dm_env.Environment]
+# The standard evaluation cap: 30 minutes of play (DQN, DQN Replay).
+STANDARD_MAX_EPISODE_FRAMES = 108_000
 # (game, random key) -> an actor that plays `game` with the evaluation policy.
 ActorFactory = Callable[[str, jax.Array], core.Actor]
 
@@ -46,7 +48,7 @@ class GameEvaluation:
 
 
 def make_evaluation_environment_factory(
-    max_episode_frames: int = 108_000,
+    max_episode_frames: int = STANDARD_MAX_EPISODE_FRAMES,
     sticky_action_probability: float = 0.25,
     mode: Optional[int] = None,
     difficulty: Optional[int] = None) -> EnvironmentFactory:

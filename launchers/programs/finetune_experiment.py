@@ -32,6 +32,10 @@ from launchers.programs import run_logs
 from launchers.programs import stop
 
 
+# The program's settings that this experiment passes on keep its defaults.
+_PROGRAM = online_program.OnlineProgramConfig
+
+
 @dataclasses.dataclass(frozen=True)
 class FinetuneExperiment:
   """Online fine-tuning of Scaled Q-Learning on one game (variant).
@@ -68,20 +72,19 @@ class FinetuneExperiment:
   """
   game: str
   workdir: str
-  learner: learner_config.ScaledQLConfig = learner_config.ScaledQLConfig(
-      batch_size=32)
+  learner: learner_config.ScaledQLConfig = learner_config.ScaledQLConfig()
   checkpoint: Optional[str] = None
   mode: Optional[int] = None
   difficulty: Optional[int] = None
   num_env_steps: int = 20_000
-  num_actors: int = 1
+  num_actors: int = _PROGRAM.num_actors
   online: builder_config.OnlineSettings = builder_config.OnlineSettings()
-  actor_max_episode_frames: int = 108_000
-  checkpoint_every_steps: int = 1000
-  eval_every_steps: int = 1000
-  eval_episodes: int = 1
-  eval_max_episode_frames: int = 108_000
-  seed: int = 0
+  actor_max_episode_frames: int = evaluator_lib.STANDARD_MAX_EPISODE_FRAMES
+  checkpoint_every_steps: int = _PROGRAM.checkpoint_every_steps
+  eval_every_steps: int = _PROGRAM.eval_every_steps
+  eval_episodes: int = _PROGRAM.eval_episodes
+  eval_max_episode_frames: int = evaluator_lib.STANDARD_MAX_EPISODE_FRAMES
+  seed: int = _PROGRAM.seed
 
   def __post_init__(self):
     # Normalise the name (and fail early on unknown games).

@@ -74,7 +74,7 @@ class PretrainExperiment:
   checkpoint_every_steps: int = 1000
   eval_every_steps: int = 2000
   eval_episodes: int = 1
-  eval_max_episode_frames: int = 108_000
+  eval_max_episode_frames: int = evaluator_lib.STANDARD_MAX_EPISODE_FRAMES
   seed: int = 0
   data_dir: Optional[str] = None
   episode_pool_size: int = 8
