@@ -14,6 +14,10 @@ device allocator's peak where it reports one, e.g. GPU; else the process'
 peak RSS) and XLA's own estimate (arguments + temporaries); and model FLOP
 utilisation against --peak-tflops when given.
 
+--value-loss, --dr3-coefficient, --cql-alpha and --double-q choose the
+update's mathematics (default: ScaledQLConfig's C51 + CQL + DR3). --profile
+adds the CPU time per op class of one update (benchmarks.xla_cpu_profile).
+
 The default CPU grid took 30 minutes on 2 shared cores, most of it compiling
 resnet50 and resnet101 (up to 10 minutes each); pass --sizes to skip them.
 
@@ -23,6 +27,7 @@ runs on a machine without TensorFlow, Reverb, Launchpad or Acme.
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -33,9 +38,11 @@ import jax
 import numpy as np
 
 from agents.scaled_ql import update_step as update_lib
-from agents.scaled_ql.config import ScaledQLConfig
+from agents.scaled_ql.config import VALUE_LOSSES, ScaledQLConfig
 from agents.scaled_ql.networks import make_network
 from agents.scaled_ql.types import MultiGameTransition
+from benchmarks import results as results_lib
+from benchmarks import xla_cpu_profile
 from networks import torsos
 
 # Sizes and batches measured by default on a CPU: every size at batch 8 and
@@ -85,10 +92,15 @@ def _model_flops(config, batch_size, num_actions):
 
 
 def measure(size, batch_size, num_games, num_actions, dtype, runs,
-            seconds_per_run, peak_tflops):
-  """Benchmarks one configuration in this process; returns a dict."""
+            seconds_per_run, peak_tflops, loss_options=None, profile=False):
+  """Benchmarks one configuration in this process; returns a dict.
+
+  loss_options: ScaledQLConfig fields of the update's mathematics
+  (value_loss, dr3_coefficient, cql_alpha, double_q); profile: add the
+  time per op class (needs xla_cpu_profile.PROFILE_XLA_FLAGS in XLA_FLAGS).
+  """
   config = ScaledQLConfig(network_size=size, batch_size=batch_size,
-                          compute_dtype=dtype)
+                          compute_dtype=dtype, **(loss_options or {}))
   network = make_network(config, [num_actions] * num_games)
   compiled = update_lib.compile_update_step(
       update_lib.make_update_step(network, config), donate_state=True)
@@ -119,6 +131,12 @@ def measure(size, batch_size, num_games, num_actions, dtype, runs,
     jax.block_until_ready((state, metrics))
     rates.append(steps_per_run / (time.perf_counter() - start))
   updates_per_second = statistics.median(rates)
+  op_classes = None
+  if profile:
+    # Undonated, so that the profiled calls can reuse their inputs.
+    undonated = jax.jit(update_lib.make_update_step(network, config))
+    jax.block_until_ready(undonated(state, batch))
+    op_classes = xla_cpu_profile.op_class_times(undonated, (state, batch))
 
   device_stats = jax.local_devices()[0].memory_stats() or {}
   result = {
@@ -135,7 +153,11 @@ def measure(size, batch_size, num_games, num_actions, dtype, runs,
       "compile_s": compile_seconds,
       "xla_memory_gib": xla_bytes / 2**30 if xla_bytes is not None else None,
       "loss_finite": bool(np.isfinite(float(metrics["total_loss"]))),
+      "loss_options": loss_options or {},
+      "load_average": os.getloadavg(),
   }
+  if op_classes is not None:
+    result["op_class_s"] = op_classes
   if "peak_bytes_in_use" in device_stats:
     result["peak_memory_gib"] = device_stats["peak_bytes_in_use"] / 2**30
     result["peak_memory_kind"] = "device allocator peak"
@@ -155,9 +177,16 @@ def _run_in_subprocess(size, batch_size, args):
       "--sizes", size, "--batch-sizes", str(batch_size), "--dtype",
       args.dtype, "--num-games", str(args.num_games), "--num-actions",
       str(args.num_actions), "--runs", str(args.runs), "--seconds-per-run",
-      str(args.seconds_per_run), "--peak-tflops", str(args.peak_tflops)
-  ]
-  out = subprocess.run(command, capture_output=True, text=True)
+      str(args.seconds_per_run), "--peak-tflops", str(args.peak_tflops),
+      "--value-loss", args.value_loss, "--cql-alpha", str(args.cql_alpha),
+      "--dr3-coefficient", str(args.dr3_coefficient)
+  ] + (["--double-q"] if args.double_q else []) + (
+      ["--profile"] if args.profile else [])
+  env = dict(os.environ)
+  if args.profile:
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " +
+                        xla_cpu_profile.PROFILE_XLA_FLAGS).strip()
+  out = subprocess.run(command, capture_output=True, text=True, env=env)
   if out.returncode != 0:
     return {"size": size, "batch_size": batch_size,
             "error": out.stderr.strip().splitlines()[-1]}
@@ -175,6 +204,10 @@ def _print_row(r):
         f"{r['samples_per_s']:10.1f} {r['gflops_per_update']:10.1f} "
         f"{r['peak_memory_gib']:9.2f} {xla} {mfu} {r['compile_s']:8.1f}",
         flush=True)
+  if "op_class_s" in r:
+    print("    ms per update: " + ", ".join(
+        f"{name} {1000 * seconds:.1f}"
+        for name, seconds in r["op_class_s"].items()), flush=True)
 
 
 def main():
@@ -190,6 +223,16 @@ def main():
   parser.add_argument("--peak-tflops", type=float,
                       help="per-device peak for MFU; default 989 (dense "
                       "bf16) on H100/H200 in bfloat16, else none")
+  defaults = ScaledQLConfig()
+  parser.add_argument("--value-loss", choices=VALUE_LOSSES,
+                      default=defaults.value_loss)
+  parser.add_argument("--cql-alpha", type=float, default=defaults.cql_alpha)
+  parser.add_argument("--dr3-coefficient", type=float,
+                      default=defaults.dr3_coefficient)
+  parser.add_argument("--double-q", action="store_true",
+                      default=defaults.double_q)
+  parser.add_argument("--profile", action="store_true",
+                      help="also time one update per op class (CPU)")
   parser.add_argument("--json", help="also write all results here")
   parser.add_argument("--one", action="store_true",
                       help="internal: measure one config in this process")
@@ -204,11 +247,14 @@ def main():
     args.peak_tflops = (HOPPER_DENSE_BF16_TFLOPS
                         if hopper and args.dtype == "bfloat16" else 0.0)
 
+  loss_options = dict(value_loss=args.value_loss, cql_alpha=args.cql_alpha,
+                      dr3_coefficient=args.dr3_coefficient,
+                      double_q=args.double_q)
   if args.one:
     print(json.dumps(measure(args.sizes[0], args.batch_sizes[0],
                              args.num_games, args.num_actions, args.dtype,
                              args.runs, args.seconds_per_run,
-                             args.peak_tflops)))
+                             args.peak_tflops, loss_options, args.profile)))
     return
 
   if args.sizes or args.batch_sizes:
@@ -220,7 +266,8 @@ def main():
         f"({jax.default_backend()}), jax {jax.__version__}, {args.dtype}, "
         f"{args.num_games} games x {args.num_actions} actions, median of "
         f"{args.runs} runs of ~{args.seconds_per_run}s, MFU peak "
-        f"{args.peak_tflops or '-'} TFLOP/s")
+        f"{args.peak_tflops or '-'} TFLOP/s, {loss_options}, load average "
+        f"{os.getloadavg()}")
   print(f"{'size':<12} {'batch':>5} {'updates/s':>9} {'samples/s':>10} "
         f"{'GFLOP/upd':>10} {'peak GiB':>9} {'XLA GiB':>8} {'MFU':>6} "
         f"{'compile':>8}")
@@ -231,9 +278,9 @@ def main():
   kinds = {r.get("peak_memory_kind") for r in results} - {None}
   print(f"peak GiB: {', '.join(sorted(kinds))}; XLA GiB: the executable's "
         "arguments + temporaries; compile in seconds")
+  print(f"load average at the end: {os.getloadavg()}")
   if args.json:
-    with open(args.json, "w") as f:
-      json.dump(results, f, indent=1)
+    results_lib.write_json_atomically(args.json, results)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from networks import conv
+
 
 @dataclasses.dataclass(frozen=True)
 class ResNetSize:
@@ -99,8 +101,8 @@ class GroupNorm(hk.Module):
 
 
 def _conv(channels, kernel, stride=1, name=None):
-  return hk.Conv2D(channels, kernel, stride=stride, with_bias=False,
-                   padding="SAME", name=name)
+  return conv.Conv2D(channels, kernel, stride=stride, with_bias=False,
+                     padding="SAME", name=name)
 
 
 class ResidualBlock(hk.Module):

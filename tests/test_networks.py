@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import actions
+from networks import conv
 from networks import multi_game
 from networks import param_counts
 from networks import resnet
@@ -145,3 +146,47 @@ def test_epsilon_greedy(tiny):
       policy(params, jax.random.PRNGKey(2), observation, game_id, 1.0))
   assert set(random[:200]) == {0, 1, 2}
   assert set(random[200:]) == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", [
+    (8, 4, "VALID", 84), (4, 2, "VALID", 20), (3, 1, "VALID", 9),
+    (4, 4, "SAME", 84), (3, 2, "SAME", 21), (1, 2, "SAME", 21),
+    (4, 2, "SAME", 11)])
+def test_stride_one_convolution_matches_lax_with_gradients(kernel, stride,
+                                                           padding, size):
+  """networks.conv computes lax's strided convolution (and its gradients)
+  up to float rounding, through the space-to-depth rearrangement."""
+  rng = np.random.default_rng(kernel * 10 + stride)
+  x = rng.normal(size=(2, size, size, 8)).astype(np.float32)
+  w = rng.normal(size=(kernel, kernel, 8, 16)).astype(np.float32)
+
+  def reference(x, w):
+    return jax.lax.conv_general_dilated(x, w, (stride, stride), padding,
+                                        dimension_numbers=("NHWC", "HWIO",
+                                                           "NHWC"))
+
+  ours = lambda x, w: conv.conv2d(x, w, stride, padding)
+  expected, reference_vjp = jax.vjp(reference, x, w)
+  got, ours_vjp = jax.vjp(ours, x, w)
+  assert got.shape == expected.shape
+  scale = float(jnp.max(jnp.abs(expected)))
+  np.testing.assert_allclose(got, expected, atol=1e-5 * scale)
+  g = rng.normal(size=expected.shape).astype(np.float32)
+  for got_grad, expected_grad in zip(ours_vjp(g), reference_vjp(g)):
+    np.testing.assert_allclose(
+        got_grad, expected_grad,
+        atol=1e-5 * float(jnp.max(jnp.abs(expected_grad))))
+
+
+def test_conv_module_has_hk_conv2d_parameters_and_outputs():
+  x = jnp.asarray(_observation(2), jnp.float32) / 255.0
+  reference = hk.transform(
+      lambda x: hk.Conv2D(32, 8, stride=4, padding="VALID")(x))
+  ours = hk.transform(
+      lambda x: conv.Conv2D(32, 8, stride=4, padding="VALID",
+                            name="conv2_d")(x))
+  params = reference.init(jax.random.PRNGKey(3), x)
+  ours_params = ours.init(jax.random.PRNGKey(3), x)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, params, ours_params)
+  np.testing.assert_allclose(ours.apply(params, None, x),
+                             reference.apply(params, None, x), atol=1e-5)
