@@ -116,10 +116,16 @@ def categorical_td_loss(
       expected_values(target_logits_t, support), selector_q_t, valid_actions)
   target_probs = jax.nn.softmax(_select(target_logits_t, greedy_t), axis=-1)
   target_atoms = reward[:, None] + discount[:, None] * support[None, :]
-  target = jax.lax.stop_gradient(
-      categorical_l2_project(target_atoms, target_probs, support))
-  chosen_logits = _select(logits_tm1.astype(jnp.float32), action_tm1)
-  return -jnp.sum(target * jax.nn.log_softmax(chosen_logits, axis=-1), axis=-1)
+  target = categorical_l2_project(target_atoms, target_probs, support)
+  return _cross_entropy(target, logits_tm1, action_tm1)
+
+
+def _cross_entropy(target_probs: chex.Array, logits: chex.Array,
+                   action: chex.Array) -> chex.Array:
+  """[B] cross-entropy of fixed targets [B, N] and logits[b, action[b]]."""
+  chosen_logits = _select(logits.astype(jnp.float32), action)
+  return -jnp.sum(jax.lax.stop_gradient(target_probs) *
+                  jax.nn.log_softmax(chosen_logits, axis=-1), axis=-1)
 
 
 def _bootstrap_action(target_q_t: chex.Array,
@@ -253,11 +259,8 @@ def hl_gauss_td_loss(
   greedy_t = _bootstrap_action(target_q_t, selector_q_t, valid_actions)
   target = jnp.clip(reward + discount * _select(target_q_t, greedy_t),
                     edges[0], edges[-1])
-  target_probs = jax.lax.stop_gradient(
-      hl_gauss_histogram(target, edges, sigma_ratio * width))
-  chosen_logits = _select(logits_tm1.astype(jnp.float32), action_tm1)
-  return -jnp.sum(target_probs * jax.nn.log_softmax(chosen_logits, axis=-1),
-                  axis=-1)
+  return _cross_entropy(hl_gauss_histogram(target, edges, sigma_ratio * width),
+                        logits_tm1, action_tm1)
 
 
 def cql_regulariser(q_values: chex.Array, action: chex.Array,
