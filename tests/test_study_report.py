@@ -32,7 +32,8 @@ def _result(method, seed, means, study='test_study'):
                  'mean_scores': {game: mean * step / 10 for game, mean in
                                  zip(GAMES, means)}} for step in (0, 5, 10)],
       'reference': REFERENCE,
-      'run': {'wall_seconds': 1.0, 'load_average': [0.0, 0.0, 0.0],
+      'run': {'wall_seconds': 1.0,
+              'load_average': {'start': [0.0] * 3, 'end': [0.0] * 3},
               'code_version': 'test', 'finished_at': 'now'},
   }
 

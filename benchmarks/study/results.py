@@ -19,8 +19,10 @@ fails the check below is an error, never silently replaced.
                          "best_score": best behaviour checkpoint's,
                          "all_data_score": the whole dataset's,
                          "random_score": ..., "human_score": ...}},
-    "run": {"wall_seconds": t, "load_average": [1, 5, 15 min],
-            "code_version": git commit, "finished_at": ISO time}
+    "run": {"wall_seconds": t,
+            "load_average": {"start": [1, 5, 15 min], "end": [...]},
+            "code_version": git commit, "finished_at": ISO time,
+            "devices": [...]}
   }
 """
 
