@@ -1,7 +1,6 @@
 """The learner's progress line shows the loss terms the learner logs."""
 
 from absl import logging
-import pytest
 
 from launchers.programs import run_logs
 
