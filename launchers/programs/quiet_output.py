@@ -12,7 +12,7 @@ every node, JAX's search for GPU/TPU backends, Gym's notice at import.
   project cannot change that code; one reported at the project's own code
   is still shown), at `warnings.showwarning`, so the order of the filters
   libraries install does not matter;
-* the absl log lines of NOISY_LOG_LINES, at absl's handler;
+* the absl log lines of NOISY_LOG_LINES, at absl's logger;
 * Gym's notice, by importing Gym with its stderr captured.
 
 Everything else is printed as before. With --verbose, or absl's -v 1 or
@@ -28,7 +28,7 @@ import sys
 import sysconfig
 import warnings
 
-from absl import logging as absl_logging
+from absl import logging as absl_logging  # noqa: F401  (creates the 'absl' logger)
 
 # Where installed packages live: their DeprecationWarnings are noise.
 THIRD_PARTY_DIRECTORIES = tuple(sorted({
@@ -98,7 +98,9 @@ def install(argv=None):
       show_warning(message, category, filename, *args, **kwargs)
 
   warnings.showwarning = show_unless_noise
-  absl_logging.get_absl_handler().addFilter(_NoiseFilter())
+  # On absl's logger, not its handler: also when absl's handler is not in
+  # use (library callers without app.run, whose records go to Python's).
+  logging.getLogger('absl').addFilter(_NoiseFilter())
   if not _verbose:
     # Gym prints an unmaintained-package notice to stderr when imported.
     with contextlib.redirect_stderr(io.StringIO()):
