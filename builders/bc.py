@@ -28,6 +28,7 @@ from acme import types as acme_types
 from acme.agents.jax import bc
 from acme.jax import networks as acme_networks
 from acme.utils import counting
+from acme.utils import loggers
 import jax
 import jax.numpy as jnp
 
@@ -95,9 +96,16 @@ class MultiGameBCBuilder(builder_lib.ScaledQLBuilder):
     if replay_client is not None:
       raise ValueError('MultiGameBCBuilder is offline only: it learns from '
                        'a dataset, not from a replay table.')
-    return bc.BCLearner(
+    learner = bc.BCLearner(
         network=make_policy_network(networks), random_key=random_key,
         loss_fn=bc.logp(log_probability),
         optimizer=update_step.make_optimizer(self.config.learner),
         demonstrations=to_demonstrations(dataset), num_sgd_steps_per_step=1,
-        logger=self._logger_fn(), counter=counter or counting.Counter())
+        logger=self._logger_fn() or loggers.NoOpLogger(),
+        counter=counter or counting.Counter())
+    # BCLearner starts its step count as a Python int and its jitted step
+    # returns an int32 array: start with the latter, so that a fresh
+    # learner's state has the structure and dtypes of every saved one (the
+    # checkpointer restores into a fresh learner's state).
+    learner.restore(learner.save()._replace(steps=jnp.zeros((), jnp.int32)))
+    return learner

@@ -3,17 +3,26 @@
 from builders import acme_compat  # noqa: F401  (before acme)
 
 import itertools
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
 import pytest
 import scipy.special
 
+from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
 from agents.scaled_ql import types as agent_types
 from builders import bc as bc_lib
 from builders import config as builder_config
-from networks import multi_game
+from launchers.programs import checkpoint_loading
+from tests_support import checkpoint_steps
+from tests_support import csv_rows
+from tests_support import tiny_experiment
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _builder(num_actions=(3, 5)):
@@ -86,3 +95,49 @@ def test_bc_is_offline_only():
   with pytest.raises(ValueError, match='offline only'):
     builder.make_learner(jax.random.PRNGKey(0), builder.make_networks(),
                          dataset=iter(()), replay_client=object())
+
+
+def test_bc_pretrains_through_the_launchpad_program_and_is_evaluated(
+    tiny_atari_dataset, tmp_path):
+  # Acme's BC learner as the learner node of the project's offline program
+  # (local_mt), checkpointed, then loaded back as a BC agent and evaluated
+  # (in this process: how many rounds the program's own evaluator finishes
+  # in 40 learner steps depends on the machine's load).
+  process = subprocess.run(
+      [sys.executable, '-m', 'launchers.pretrain', '--agent=bc',
+       '--games=Pong,Breakout', f'--dataset={tiny_atari_dataset}',
+       '--checkpoints=all', '--network_size=nature_dqn', '--feature_dim=32',
+       '--batch_size=8', '--num_steps=40', '--checkpoint_every_steps=20',
+       '--eval_every_steps=20', '--eval_max_episode_frames=400',
+       '--lp_launch_type=local_mt', f'--workdir={tmp_path}'],
+      capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+  output = process.stdout + process.stderr
+  assert process.returncode == 0, output[-5000:]
+  assert 'Killing entire runtime' not in output
+  assert checkpoint_steps(str(tmp_path)) == [20, 40]
+  rows = csv_rows(str(tmp_path), 'learner')
+  assert rows and float(rows[-1]['loss']) > 0
+
+  path = checkpoint_loading.checkpoint_path(str(tmp_path), None)
+  loaded = checkpoint_loading.load_checkpoint(path)
+  assert isinstance(loaded.builder, bc_lib.MultiGameBCBuilder)
+  assert loaded.step == 40
+  evaluation = checkpoint_loading.make_evaluator(
+      loaded, episodes_per_game=1, max_episode_frames=200, seed=0).evaluate()
+  assert set(evaluation) == {'Pong', 'Breakout'}
+  # A BC checkpoint neither resumes nor seeds a Scaled QL run.
+  with pytest.raises(checkpointing.CheckpointMismatchError,
+                     match="agent: checkpoint has 'bc', this run has "
+                     "'scaled_ql'"):
+    tiny_experiment(tiny_atari_dataset, tmp_path,
+                    learner=loaded.builder.config.learner).validate()
+  with pytest.raises(checkpointing.CheckpointMismatchError, match='agent'):
+    tiny_experiment(tiny_atari_dataset, tmp_path / 'other',
+                    learner=loaded.builder.config.learner,
+                    init_checkpoint=path).validate()
+
+
+def test_an_unknown_agent_is_refused_with_the_valid_ones(tiny_atari_dataset,
+                                                        tmp_path):
+  with pytest.raises(ValueError, match="agent='dqn'; valid: scaled_ql, bc"):
+    tiny_experiment(tiny_atari_dataset, tmp_path, agent='dqn')

@@ -12,6 +12,9 @@ def test_progress_metrics_are_the_logged_loss_terms():
   assert run_logs.progress_metrics(row) == (
       'total_loss', 'cql_loss', 'dr3_loss', 'td_loss', 'q_mean')
   assert run_logs.progress_metrics({'learner_steps': 1}) == ()
+  # Acme's BC learner logs a plain 'loss'.
+  assert run_logs.progress_metrics({'loss': 1.2, 'gradient_norm': 3.0}) == (
+      'loss',)
 
 
 def test_progress_line_shows_cql(monkeypatch):

@@ -120,14 +120,30 @@ def network_differences(description: Dict[str, Any], config) -> List[str]:
   return differences(description, network_description(config), NETWORK_FIELDS)
 
 
-def check_network(path: str, config, purpose: str) -> Dict[str, Any]:
-  """Raises CheckpointMismatchError unless checkpoint `path` has the network
-  of ScaledQLConfig `config`; returns the checkpoint's description.
+def agent_of(description: Dict[str, Any]) -> str:
+  """The agent (builders.agents) that wrote a checkpoint's description.
+
+  Raises:
+    CheckpointMismatchError: the checkpoint predates the field.
+  """
+  if 'agent' not in description:
+    raise CheckpointMismatchError(
+        'The checkpoint does not record its agent: it was written before '
+        'agents other than Scaled QL existed.')
+  return description['agent']
+
+
+def check_network(path: str, config, purpose: str,
+                  agent: str = 'scaled_ql') -> Dict[str, Any]:
+  """Raises CheckpointMismatchError unless checkpoint `path` was written by
+  `agent` with the network of ScaledQLConfig `config`; returns the
+  checkpoint's description.
 
   `purpose` completes the message, e.g. 'cannot seed this network'.
   """
   description = read_description(path)
-  found = network_differences(description, config)
+  found = (differences(description, {'agent': agent}, ('agent',)) +
+           network_differences(description, config))
   if found:
     raise CheckpointMismatchError(
         f'{path} {purpose}:\n  ' + '\n  '.join(found) + '\nLeave the '

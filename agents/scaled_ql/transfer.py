@@ -5,7 +5,8 @@ fine-tuning experiment) keeps the pre-trained shared torso and projection and
 gives the new game a freshly initialised head; games the checkpoint already
 knows keep their trained heads. The heads' weights are stacked per game and
 padded to the largest action count (networks.multi_game.MultiGameHeads), so
-a head is copied action by action, atom by atom, into the new padding.
+a head is copied action by action, output by output (51 atoms of a C51
+head, one value of a scalar head), into the new padding.
 
 Pure JAX/NumPy: nothing here imports acme, TensorFlow, Reverb or Launchpad.
 """
@@ -17,14 +18,20 @@ import numpy as np
 HEADS = "heads"
 
 
+def _outputs_per_action(head_weights: np.ndarray,
+                        num_actions: Sequence[int]) -> int:
+  """Outputs per action of stacked heads [G, D, A_max * outputs]."""
+  return np.shape(head_weights)[-1] // max(num_actions)
+
+
 class TransferError(ValueError):
   """The pre-trained parameters cannot seed the new network."""
 
 
 def transfer_parameters(pretrained: Any, pretrained_games: Sequence[str],
                         pretrained_num_actions: Sequence[int], fresh: Any,
-                        games: Sequence[str], num_actions: Sequence[int],
-                        num_atoms: int) -> Any:
+                        games: Sequence[str], num_actions: Sequence[int]
+                        ) -> Any:
   """Parameters for `games`: shared layers and known heads from `pretrained`.
 
   Args:
@@ -33,14 +40,14 @@ def transfer_parameters(pretrained: Any, pretrained_games: Sequence[str],
     fresh: freshly initialised parameters of the new network; its new games'
       heads are kept from here.
     games, num_actions: the new network's game list and action counts.
-    num_atoms: C51 atoms of both networks.
 
   Returns:
     A new parameter mapping shaped like `fresh`.
 
   Raises:
     TransferError: the shared layers differ in shape (another network size
-      or feature width), or a game's action count changed.
+      or feature width), the heads' outputs per action differ (another
+      value head or number of atoms), or a game's action count changed.
   """
   for module in fresh:
     if module == HEADS:
@@ -61,13 +68,20 @@ def transfer_parameters(pretrained: Any, pretrained_games: Sequence[str],
                            pretrained[module]).items()}
                  for module in fresh}
 
-  old_max, new_max = max(pretrained_num_actions), max(num_actions)
   old_w = np.asarray(pretrained[HEADS]["w"])
-  old_w = old_w.reshape(old_w.shape[:2] + (old_max, num_atoms))
-  old_b = np.asarray(pretrained[HEADS]["b"]).reshape(-1, old_max, num_atoms)
+  old_outputs = _outputs_per_action(old_w, pretrained_num_actions)
+  new_outputs = _outputs_per_action(transferred[HEADS]["w"], num_actions)
+  if old_outputs != new_outputs:
+    raise TransferError(
+        f'The pre-trained heads give {old_outputs} outputs per action and '
+        f'the new network\'s {new_outputs}: another value head or number of '
+        'atoms.')
+  old_max, new_max = max(pretrained_num_actions), max(num_actions)
+  old_w = old_w.reshape(old_w.shape[:2] + (old_max, old_outputs))
+  old_b = np.asarray(pretrained[HEADS]["b"]).reshape(-1, old_max, old_outputs)
   new_w = transferred[HEADS]["w"].reshape(
-      transferred[HEADS]["w"].shape[:2] + (new_max, num_atoms))
-  new_b = transferred[HEADS]["b"].reshape(-1, new_max, num_atoms)
+      transferred[HEADS]["w"].shape[:2] + (new_max, new_outputs))
+  new_b = transferred[HEADS]["b"].reshape(-1, new_max, new_outputs)
   if old_w.shape[1] != new_w.shape[1]:
     raise TransferError(
         f'The heads read {old_w.shape[1]} features in the pre-trained '

@@ -30,16 +30,8 @@ from launchers.programs import atomic_files
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-DEFAULT_RESULTS_DIR = os.path.join(_REPO_ROOT, 'benchmarks', 'study',
-                                   'results')
 DEFAULT_OUTPUT_DIR = os.path.join(_REPO_ROOT, 'docs', 'study')
 
-_RESULTS_DIR = flags.DEFINE_string('results_dir', DEFAULT_RESULTS_DIR,
-                                   'Where the run result files are.')
-_OUTPUT_DIR = flags.DEFINE_string('output_dir', DEFAULT_OUTPUT_DIR,
-                                  'Where REPORT.md and the PNGs go.')
-_REPS = flags.DEFINE_integer('bootstrap_reps', 20_000,
-                             'Bootstrap replications per interval.')
 
 
 class StudyTables:
@@ -316,14 +308,26 @@ def write_report(results_dir: str, output_dir: str,
   return {'report': report, **plots}
 
 
-def main(argv):
+def _define_flags():
+  """The command line's flags; defined only when it runs, so importing the
+  report as a library defines none."""
+  return (
+      flags.DEFINE_string('results_dir', results_lib.DEFAULT_RESULTS_DIR,
+                          'Where the run result files are.'),
+      flags.DEFINE_string('output_dir', DEFAULT_OUTPUT_DIR,
+                          'Where REPORT.md and the PNGs go.'),
+      flags.DEFINE_integer('bootstrap_reps', 20_000,
+                           'Bootstrap replications per interval.'))
+
+
+def main(argv, results_dir, output_dir, reps):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  written = write_report(_RESULTS_DIR.value, _OUTPUT_DIR.value,
-                         reps=_REPS.value)
+  written = write_report(results_dir.value, output_dir.value, reps=reps.value)
   for path in written.values():
     print(path)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _flags = _define_flags()
+  app.run(lambda argv: main(argv, *_flags))

@@ -34,6 +34,9 @@ from typing import Any, Dict, Iterator, Mapping
 from launchers.programs import atomic_files
 
 SCHEMA_VERSION = 1
+# The committed results of this repository's studies.
+DEFAULT_RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                   'results')
 _REQUIRED = ('schema_version', 'study', 'method', 'seed', 'settings', 'games',
              'final', 'curve', 'reference', 'run')
 _REFERENCE_FIELDS = ('data_score', 'best_score', 'all_data_score',

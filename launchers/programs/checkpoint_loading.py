@@ -1,8 +1,8 @@
 """A checkpoint as an agent: its builder and parameters, rebuilt from the file.
 
-The network is rebuilt from the checkpoint's own description (games, action
-counts, network settings), so a checkpoint is evaluated, diagnosed or
-fine-tuned without knowing the run that wrote it.
+The agent and its network are rebuilt from the checkpoint's own description
+(agent, games, action counts, network settings), so a checkpoint is
+evaluated, diagnosed or fine-tuned without knowing the run that wrote it.
 """
 
 import dataclasses
@@ -13,7 +13,7 @@ import jax
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
-from agents.scaled_ql import update_step
+from builders import agents
 from builders import builder as builder_lib
 from builders import config as builder_config
 from environments import games as games_lib
@@ -72,13 +72,19 @@ def load_checkpoint(path: str) -> LoadedCheckpoint:
           f'environment offers {available}: the action spaces do not match.')
   config = learner_config.ScaledQLConfig(
       **checkpointing.network_settings(description))
-  builder = builder_lib.ScaledQLBuilder(builder_config.ScaledQLBuilderConfig(
-      learner=config, games=games, num_actions=num_actions))
-  template = update_step.make_initial_state(
-      builder.make_networks(), config, jax.random.PRNGKey(0))
+  builder = agents.make_builder(
+      checkpointing.agent_of(description), builder_config.ScaledQLBuilderConfig(
+          learner=config, games=games, num_actions=num_actions))
+  # A learner of the checkpoint's agent, never stepped, gives the state's
+  # structure and then serves the restored policy parameters.
+  learner = builder.make_learner(random_key=jax.random.PRNGKey(0),
+                                 networks=builder.make_networks(),
+                                 dataset=iter(()))
   checkpointer = checkpointing.Checkpointer(os.path.dirname(path), description)
-  step, state = checkpointer.restore(template=template, path=path)
-  return LoadedCheckpoint(path, step, builder, state.params)
+  step, state = checkpointer.restore(template=learner.save(), path=path)
+  learner.restore(state)
+  return LoadedCheckpoint(path, step, builder,
+                          learner.get_variables(['policy'])[0])
 
 
 def make_evaluator(loaded: LoadedCheckpoint, episodes_per_game: int,

@@ -137,7 +137,7 @@ class FinetuneExperiment:
   def checkpoint_description(self) -> Dict[str, Any]:
     """What a checkpoint in the workdir must share with this run."""
     config = self.make_builder().config
-    description = {'games': list(config.games),
+    description = {'agent': 'scaled_ql', 'games': list(config.games),
                    'num_actions': list(config.num_actions),
                    'online_game': self.game, 'mode': self.mode,
                    'difficulty': self.difficulty}

@@ -23,6 +23,7 @@ from agents.scaled_ql import config as learner_config
 from agents.scaled_ql import transfer
 from agents.scaled_ql import types as agent_types
 from atari_data import loader
+from builders import agents
 from builders import builder as builder_lib
 from builders import config as builder_config
 from environments import games as games_lib
@@ -45,6 +46,10 @@ class PretrainExperiment:
     checkpoints: which behaviour checkpoints of the data to train on, e.g.
       'first 20%' (the paper's sub-optimal set), 'all' or '0:5'.
     learner: the learner's hyperparameters.
+    agent: what learns, one of builders.agents.AGENTS: 'scaled_ql' (this
+      project's learner) or 'bc' (Acme's behaviour cloning on the same
+      network, reading network_size, feature_dim, the optimiser settings and
+      batch_size of `learner`).
     num_steps: learner steps of the whole run.
     workdir: checkpoints and logs; a run restarted with the same workdir
       resumes from its latest checkpoint.
@@ -71,6 +76,7 @@ class PretrainExperiment:
   learner: learner_config.ScaledQLConfig
   num_steps: int
   workdir: str
+  agent: str = 'scaled_ql'
   checkpoint_every_steps: int = 1000
   eval_every_steps: int = 2000
   eval_episodes: int = 1
@@ -84,6 +90,10 @@ class PretrainExperiment:
     # Normalise names (and fail early on unknown games) before anything runs.
     object.__setattr__(self, 'games',
                        tuple(games_lib.canonical_name(g) for g in self.games))
+    agents.check_agent(self.agent)
+    if self.init_checkpoint and self.agent != 'scaled_ql':
+      raise ValueError(f'init_checkpoint seeds Scaled QL runs only, not '
+                       f'agent={self.agent!r}.')
 
   @property
   def checkpoint_dir(self) -> str:
@@ -91,7 +101,8 @@ class PretrainExperiment:
 
   def make_builder(self, logger_fn=lambda: None) -> builder_lib.ScaledQLBuilder:
     num_actions = tuple(len(games_lib.action_set(game)) for game in self.games)
-    return builder_lib.ScaledQLBuilder(
+    return agents.make_builder(
+        self.agent,
         builder_config.ScaledQLBuilderConfig(
             learner=self.learner, games=self.games, num_actions=num_actions),
         logger_fn=logger_fn)
@@ -99,7 +110,7 @@ class PretrainExperiment:
   def checkpoint_description(self) -> Dict[str, Any]:
     """What a checkpoint must share with this run to be resumed into it."""
     config = self.make_builder().config
-    return {'games': list(config.games),
+    return {'agent': self.agent, 'games': list(config.games),
             'num_actions': list(config.num_actions),
             **checkpointing.network_description(self.learner)}
 
@@ -133,7 +144,7 @@ class PretrainExperiment:
     learner.set_parameters(transfer.transfer_parameters(
         pretrained.params, pretrained.builder.config.games,
         pretrained.builder.config.num_actions, learner.save().params,
-        self.games, networks.num_actions, self.learner.num_atoms))
+        self.games, networks.num_actions))
     logging.info('Initialised from %s (games %s).', self.init_checkpoint,
                  list(pretrained.builder.config.games))
 

@@ -23,8 +23,10 @@ def _format_duration(seconds: float) -> str:
 
 def progress_metrics(data) -> Tuple[str, ...]:
   """The metrics a progress line shows: every loss term the learner logs
-  ('total_loss' first, then '*_loss' by name), then 'q_mean' if logged."""
-  losses = sorted(key for key in data if key.endswith('_loss'))
+  ('total_loss' first, then '*_loss' by name; Acme's BC learner logs a
+  plain 'loss'), then 'q_mean' if logged."""
+  losses = sorted(key for key in data
+                  if key == 'loss' or key.endswith('_loss'))
   if 'total_loss' in losses:
     losses.remove('total_loss')
     losses.insert(0, 'total_loss')

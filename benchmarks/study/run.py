@@ -1,0 +1,202 @@
+r"""Runs the study's missing runs, one at a time, each to a result file.
+
+  python -m benchmarks.study.run                    # everything missing
+  python -m benchmarks.study.run --max_runs=2       # a session-sized chunk
+  python -m benchmarks.study.run --methods=scaled_ql,bc --seeds=0
+  python -m benchmarks.study.run --list             # what is done, what not
+
+A run is one method and one seed: it pre-trains in this process (the
+offline program's single-process mode, so that a seed gives the same run
+bit for bit on one machine), evaluates the final parameters, and writes
+<results_dir>/<method>/seed_<k>.json atomically (benchmarks.study.results).
+Runs whose file exists are skipped, so the study resumes across sessions
+and machines once the files are committed; an interrupted run resumes
+from the latest checkpoint of its work directory. Runs go seed by seed
+(every method's seed 0 first), so a partial study compares all methods.
+"""
+
+import os
+import subprocess
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from absl import app
+from absl import flags
+import jax
+
+from benchmarks.study import config as study_config
+from benchmarks.study import data
+from benchmarks.study import results as results_lib
+from launchers.programs import checkpoint_loading
+from launchers.programs import offline_program
+from launchers.programs import plots
+from launchers.programs import pretrain_experiment
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+FINAL_EVALUATION_SEED = 100_000
+
+
+def workdir(root: str, method: str, seed: int) -> str:
+  return os.path.join(root, 'runs', method, f'seed_{seed}')
+
+
+def make_experiment(study: study_config.Study, method: study_config.Method,
+                    seed: int, root: str
+                    ) -> pretrain_experiment.PretrainExperiment:
+  dataset = study.dataset
+  return pretrain_experiment.PretrainExperiment(
+      games=dataset.games, dataset=data.data_dir(root),
+      checkpoints=dataset.learn_from, learner=study.learner_config(method),
+      agent=method.agent, num_steps=study.num_steps,
+      workdir=workdir(root, method.name, seed),
+      checkpoint_every_steps=study.eval_every_steps,
+      eval_every_steps=study.eval_every_steps,
+      eval_episodes=study.curve_episodes,
+      eval_max_episode_frames=dataset.max_episode_frames, seed=seed)
+
+
+def pending_runs(study: study_config.Study, results_dir: str,
+                 methods: Optional[Sequence[str]] = None,
+                 seeds: Optional[Sequence[int]] = None
+                 ) -> List[Tuple[study_config.Method, int]]:
+  """(method, seed) without a result file, seed by seed, in study order."""
+  chosen = [study.method(name) for name in methods] if methods else list(
+      study.methods)
+  for seed in seeds or ():
+    if seed not in study.seeds:
+      raise ValueError(f'Seed {seed} is not one of study {study.name}\'s '
+                       f'seeds {list(study.seeds)}.')
+  return [(method, seed) for seed in (seeds or study.seeds)
+          for method in chosen
+          if not os.path.exists(results_lib.result_path(
+              results_dir, method.name, seed))]
+
+
+def learning_curve(run_workdir: str) -> List[Dict]:
+  """The in-training evaluations, from the evaluator's log."""
+  by_step = {}
+  for row in plots.read_log(run_workdir, 'evaluator'):
+    step = int(float(row['learner_steps']))
+    by_step.setdefault(step, {})[row['game']] = float(row['mean_return'])
+  return [{'learner_steps': step, 'mean_scores': scores}
+          for step, scores in sorted(by_step.items())]
+
+
+def final_evaluation(study: study_config.Study, checkpoint: str,
+                     seed: int) -> Dict[str, List[float]]:
+  """final_episodes episodes per game of the checkpoint's evaluation policy
+  (sticky actions; environments seeded apart from the training ones)."""
+  loaded = checkpoint_loading.load_checkpoint(checkpoint)
+  results = checkpoint_loading.make_evaluator(
+      loaded, study.final_episodes, study.dataset.max_episode_frames,
+      seed=FINAL_EVALUATION_SEED + seed).evaluate(loaded.step)
+  return {game: list(result.episode_returns)
+          for game, result in results.items()}
+
+
+def _code_version() -> str:
+  try:
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=_REPO_ROOT,
+                            capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                           cwd=_REPO_ROOT, capture_output=True, text=True,
+                           check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return 'unknown'
+  return commit + ('+uncommitted' if dirty else '')
+
+
+def run_one(study: study_config.Study, method: study_config.Method, seed: int,
+            root: str, results_dir: str) -> str:
+  """Trains, evaluates and writes one run's result file; returns its path."""
+  start = time.time()
+  load_start = os.getloadavg()
+  experiment = make_experiment(study, method, seed, root)
+  offline_program.run(experiment, launch_type='single_process')
+  checkpoint = checkpoint_loading.checkpoint_path(experiment.workdir, None)
+  loaded_step = checkpoint_loading.load_checkpoint(checkpoint).step
+  if loaded_step != study.num_steps:
+    raise RuntimeError(f'{method.name} seed {seed} stopped at learner step '
+                       f'{loaded_step} of {study.num_steps}; run it again to '
+                       'resume.')
+  final = final_evaluation(study, checkpoint, seed)
+  result = {
+      'schema_version': results_lib.SCHEMA_VERSION, 'study': study.name,
+      'method': method.name, 'seed': seed,
+      'settings': study.settings(method, seed),
+      'games': list(study.dataset.games),
+      'final': {game: {'episode_scores': scores,
+                       'mean_score': sum(scores) / len(scores)}
+                for game, scores in final.items()},
+      'curve': learning_curve(experiment.workdir),
+      'reference': data.reference_scores(study.dataset, root),
+      'run': {'wall_seconds': time.time() - start,
+              'load_average': {'start': list(load_start),
+                               'end': list(os.getloadavg())},
+              'code_version': _code_version(),
+              'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+              'devices': [str(d) for d in jax.devices()]},
+  }
+  return results_lib.write(results_dir, result)
+
+
+def _define_flags():
+  """The command line's flags; defined only when it runs, so importing the
+  runner as a library defines none."""
+  return dict(
+      root=flags.DEFINE_string(
+          'root', os.path.join(_REPO_ROOT, 'study_output'),
+          "Recorded data and the runs' work directories (not committed)."),
+      results_dir=flags.DEFINE_string(
+          'results_dir', results_lib.DEFAULT_RESULTS_DIR,
+          'Where result files go (committed).'),
+      methods=flags.DEFINE_list(
+          'methods', None, 'Methods to run (default: all of the study).'),
+      seeds=flags.DEFINE_list(
+          'seeds', None, 'Seeds to run (default: all of the study).'),
+      max_runs=flags.DEFINE_integer('max_runs', None,
+                                    'Stop after this many runs.'),
+      list_only=flags.DEFINE_bool(
+          'list', False, 'List done and pending runs, run nothing.'))
+
+
+def main(argv, root, results_dir, methods, seeds, max_runs, list_only):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  study = study_config.STUDY
+  try:
+    chosen_seeds = [int(s) for s in seeds.value] if seeds.value else None
+    pending = pending_runs(study, results_dir.value, methods.value,
+                           chosen_seeds)
+  except ValueError as error:
+    raise app.UsageError(str(error))
+  total = len(study.methods) * len(study.seeds)
+  done = total - len(pending_runs(study, results_dir.value))
+  print(f'Study {study.name}: {done} of {total} runs done; {len(pending)} '
+        'selected to run.', flush=True)
+  if list_only.value:
+    for method, seed in pending:
+      print(f'  pending: {method.name} seed {seed}')
+    return
+  data.ensure_dataset(study.dataset, root.value)
+  if max_runs.value is not None:
+    pending = pending[:max_runs.value]
+  durations = []
+  for number, (method, seed) in enumerate(pending, start=1):
+    print(f'[{number}/{len(pending)}] {method.name} seed {seed} ...',
+          flush=True)
+    start = time.time()
+    path = run_one(study, method, seed, root.value, results_dir.value)
+    durations.append(time.time() - start)
+    left = (len(pending) - number) * sum(durations) / len(durations)
+    print(f'[{number}/{len(pending)}] {method.name} seed {seed}: '
+          f'{durations[-1] / 60:.1f} min -> {path}; about {left / 60:.0f} min '
+          'left for the selected runs.', flush=True)
+
+
+if __name__ == '__main__':
+  _flags = _define_flags()
+  app.run(lambda argv: main(argv, **_flags))
