@@ -49,6 +49,8 @@ setup(
         "pillow>=9",
         "matplotlib>=3.7",
         "psutil>=5.9",
+        # The study's confidence intervals (benchmarks/study/statistics.py).
+        "rliable==1.2.0",
     ],
     extras_require={
         "gpu": [f"jax[cuda12]=={JAX_VERSION}"],
