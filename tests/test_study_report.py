@@ -124,6 +124,7 @@ def test_report_files_and_claims(results_dir, tmp_path):
   assert 'no_cql' not in text
   assert 'Scaled QL vs its data' in text
   assert 'Scaled QL vs bc:' in text
+  assert 'Scaled QL is higher, the intervals do not overlap' in text
   assert os.path.basename(written['final scores per game']) in text
 
 

@@ -55,6 +55,9 @@ def test_runs_write_results_are_skipped_when_done_and_make_a_report(tmp_path):
   with open(written['report']) as f:
     text = f.read()
   assert '| scaled_ql | 1 |' in text and '| bc | 1 |' in text
+  # One run per method: no interval, so no claim either way.
+  assert 'no interval, no conclusion yet' in text
+  assert 'intervals do not overlap' not in text
   assert os.path.getsize(written['learning curves']) > 0
 
 

@@ -182,15 +182,27 @@ def comparisons(tables: StudyTables) -> List[str]:
   if 'scaled_ql' not in data_iqm:
     return ['No Scaled QL results yet.']
   ours = data_iqm['scaled_ql']['iqm']
-  verdict = ('above' if ours.low > 0 else
-             'below' if ours.high < 0 else 'not distinguishable from')
+  runs = {method: len(tables.runs[method]) for method in tables.methods}
+  if runs['scaled_ql'] < 2:
+    verdict = ('above' if ours.point > 0 else 'below'
+               if ours.point < 0 else 'at')
+    verdict += ' the data (0), from one run: no interval, no conclusion yet'
+  else:
+    verdict = ('above' if ours.low > 0 else
+               'below' if ours.high < 0 else 'not distinguishable from')
+    verdict += ' the data (0)'
   lines.append(f'- Scaled QL vs its data: data-normalised IQM '
-               f'{_interval(ours, 3)}, {verdict} the data (0).')
+               f'{_interval(ours, 3)}, {verdict}.')
   for method in tables.methods:
     if method == 'scaled_ql':
       continue
     other = data_iqm[method]['iqm']
-    if statistics.intervals_overlap(ours, other):
+    if min(runs['scaled_ql'], runs[method]) < 2:
+      relation = ('Scaled QL is ' + ('higher' if ours.point > other.point
+                                     else 'lower') +
+                  ', from one run of one of them: no interval, no conclusion '
+                  'yet')
+    elif statistics.intervals_overlap(ours, other):
       relation = 'the intervals overlap'
     elif ours.low > other.high:
       relation = 'Scaled QL is higher, the intervals do not overlap'
