@@ -136,3 +136,24 @@ def test_results_measured_against_other_data_are_refused(results_dir):
   with pytest.raises(results.ResultError, match='other reference scores'):
     report.StudyTables(list(results.read_all(results_dir, 'test_study')),
                        STUDY, reps=100)
+
+
+def test_a_figure_that_fails_to_save_leaves_the_old_png(tmp_path):
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from launchers.programs import atomic_files  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'plot.png')
+  figure, axis = plt.subplots()
+  axis.plot([0, 1], [1, 0])
+  atomic_files.save_figure_atomically(figure, path)
+  with open(path, 'rb') as f:
+    before = f.read()
+  assert before.startswith(b'\x89PNG')
+  broken, axis = plt.subplots()
+  axis.plot([0, 1], [0, 1])
+  broken.savefig = lambda *args, **kwargs: (_ for _ in ()).throw(
+      OSError('disk full'))
+  with pytest.raises(OSError, match='disk full'):
+    atomic_files.save_figure_atomically(broken, path)
+  with open(path, 'rb') as f:
+    assert f.read() == before
+  assert os.listdir(tmp_path) == ['plot.png']

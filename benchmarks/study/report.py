@@ -12,7 +12,6 @@ them), and the PNGs it shows:
 
 import collections
 import os
-import tempfile
 from typing import Dict, List, Mapping, Sequence
 
 from absl import app
@@ -213,20 +212,6 @@ def comparisons(tables: StudyTables) -> List[str]:
   return lines
 
 
-def _save_figure(figure, path: str) -> str:
-  """Writes a figure so that readers see the old PNG or the new one."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  with tempfile.NamedTemporaryFile(dir=directory, prefix='.tmp-',
-                                   suffix='.png', delete=False) as f:
-    temporary = f.name
-  figure.tight_layout()
-  figure.savefig(temporary, dpi=100)
-  plt.close(figure)
-  os.replace(temporary, path)
-  return path
-
-
 def plot_per_game(tables: StudyTables, path: str) -> str:
   """Bars per game: methods side by side with CIs; data lines."""
   figure, axes = plt.subplots(1, len(tables.games),
@@ -251,7 +236,7 @@ def plot_per_game(tables: StudyTables, path: str) -> str:
     axis.set_title(game)
     axis.set_ylabel('mean game score')
   axes[-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
-  return _save_figure(figure, path)
+  return atomic_files.save_figure_atomically(figure, path)
 
 
 def plot_aggregates(tables: StudyTables, path: str) -> str:
@@ -272,7 +257,7 @@ def plot_aggregates(tables: StudyTables, path: str) -> str:
     axis.invert_yaxis()
     axis.set_xlabel(f'data-normalised {name.upper()} (95% CI)')
   axes[0].legend(fontsize=7)
-  return _save_figure(figure, path)
+  return atomic_files.save_figure_atomically(figure, path)
 
 
 def plot_curves(tables: StudyTables, path: str) -> str:
@@ -298,7 +283,7 @@ def plot_curves(tables: StudyTables, path: str) -> str:
     axis.set_xlabel('learner steps')
     axis.set_ylabel('mean game score')
   axes[-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
-  return _save_figure(figure, path)
+  return atomic_files.save_figure_atomically(figure, path)
 
 
 def write_report(results_dir: str, output_dir: str,

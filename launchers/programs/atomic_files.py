@@ -1,4 +1,4 @@
-"""Atomic writes of small text files (reports, results)."""
+"""Atomic writes of small files (reports, results, plots)."""
 
 import os
 import tempfile
@@ -18,3 +18,25 @@ def write_text_atomically(path: str, text: str) -> None:
     f.flush()
     os.fsync(f.fileno())
   os.replace(f.name, path)
+
+
+def save_figure_atomically(figure, path: str, dpi: int = 100) -> str:
+  """Saves a matplotlib figure as `path` (PNG) so that readers see the old
+  file or the new one, closes the figure, and returns `path`."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  with tempfile.NamedTemporaryFile(dir=directory, prefix='.tmp-',
+                                   suffix=os.path.splitext(path)[1],
+                                   delete=False) as f:
+    temporary = f.name
+  # pyplot only here: text writers of this module need no matplotlib.
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  try:
+    figure.tight_layout()
+    figure.savefig(temporary, dpi=dpi)
+    os.replace(temporary, path)
+  finally:
+    plt.close(figure)
+    if os.path.exists(temporary):
+      os.remove(temporary)
+  return path

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use('Agg')  # Files only; no display is needed or assumed.
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
+from launchers.programs import atomic_files  # pylint: disable=g-import-not-at-top
+
 _LEARNER_METRICS = ('td_loss', 'cql_loss', 'dr3_loss', 'q_mean', 'grad_norm',
                     'feature_norm', 'feature_cosine')
 
@@ -42,7 +44,7 @@ def plot_learner(workdir: str, output_path: str) -> Optional[str]:
     axis.set_title(metric)
     axis.set_xlabel('learner step')
     axis.grid(alpha=0.3)
-  return _save(figure, output_path)
+  return atomic_files.save_figure_atomically(figure, output_path)
 
 
 def plot_evaluation(workdir: str, output_path: str,
@@ -75,14 +77,7 @@ def plot_evaluation(workdir: str, output_path: str,
     axis.set_xlabel('learner step')
     axis.set_ylabel('mean game score')
     axis.grid(alpha=0.3)
-  return _save(figure, output_path)
-
-
-def _save(figure, output_path: str) -> str:
-  figure.tight_layout()
-  figure.savefig(output_path, dpi=100)
-  plt.close(figure)
-  return output_path
+  return atomic_files.save_figure_atomically(figure, output_path)
 
 
 def plot_all(workdir: str,
