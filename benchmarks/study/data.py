@@ -10,8 +10,6 @@ import os
 from typing import Dict
 
 from absl import logging
-import numpy as np
-import tensorflow_datasets as tfds
 
 from atari_data import loader
 from atari_data import policies
@@ -70,14 +68,6 @@ def ensure_dataset(dataset: study_config.StudyDataset, root: str) -> str:
   return data_dir(root)
 
 
-def _checkpoint_scores(directory: str, game: str) -> np.ndarray:
-  stats = tfds.builder_from_directory(
-      os.path.join(directory, game)).info.metadata['checkpoints']
-  return np.array([c['mean_complete_game_score']
-                   if c['mean_complete_game_score'] is not None
-                   else c['mean_game_score'] for c in stats])
-
-
 def reference_scores(dataset: study_config.StudyDataset,
                      root: str) -> Dict[str, Dict[str, float]]:
   """Per game: the learned-from data's mean score (the bar to beat), the
@@ -92,7 +82,9 @@ def reference_scores(dataset: study_config.StudyDataset,
   return {
       game: {
           'data_score': learned[game],
-          'best_score': float(_checkpoint_scores(data_dir(root), game).max()),
+          'best_score': float(max(score for score, _ in
+                                 dataset_scores.checkpoint_scores(
+                                     data_dir(root), game))),
           'all_data_score': everything[game],
           'random_score': randoms[game],
           'human_score': atari_scores.reference_scores(game).human,

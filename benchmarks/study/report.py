@@ -97,21 +97,6 @@ class StudyTables:
       rows.append(row)
     return np.asarray(rows)
 
-  def reference_as_scores(self, field: str, normalisation: str) -> float:
-    """IQM over games of a reference line (e.g. the data) on a scale."""
-    values = []
-    for game in self.games:
-      reference = self.reference[game]
-      score = reference[field]
-      if normalisation == 'data':
-        score = statistics.data_normalised(score, reference['data_score'],
-                                           reference['best_score'])
-      elif normalisation == 'human':
-        score = ((score - reference['random_score']) /
-                 (reference['human_score'] - reference['random_score']))
-      values.append(score)
-    return float(np.mean(values))
-
 
 def _interval(estimate: statistics.Estimate, digits: int = 1) -> str:
   return (f'{estimate.point:.{digits}f} '

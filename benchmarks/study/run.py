@@ -84,11 +84,11 @@ def learning_curve(run_workdir: str) -> List[Dict]:
           for step, scores in sorted(by_step.items())]
 
 
-def final_evaluation(study: study_config.Study, checkpoint: str,
+def final_evaluation(study: study_config.Study,
+                     loaded: checkpoint_loading.LoadedCheckpoint,
                      seed: int) -> Dict[str, List[float]]:
   """final_episodes episodes per game of the checkpoint's evaluation policy
   (sticky actions; environments seeded apart from the training ones)."""
-  loaded = checkpoint_loading.load_checkpoint(checkpoint)
   results = checkpoint_loading.make_evaluator(
       loaded, study.final_episodes, study.dataset.max_episode_frames,
       seed=FINAL_EVALUATION_SEED + seed).evaluate(loaded.step)
@@ -117,12 +117,12 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
   experiment = make_experiment(study, method, seed, root)
   offline_program.run(experiment, launch_type='single_process')
   checkpoint = checkpoint_loading.checkpoint_path(experiment.workdir, None)
-  loaded_step = checkpoint_loading.load_checkpoint(checkpoint).step
-  if loaded_step != study.num_steps:
+  loaded = checkpoint_loading.load_checkpoint(checkpoint)
+  if loaded.step != study.num_steps:
     raise RuntimeError(f'{method.name} seed {seed} stopped at learner step '
-                       f'{loaded_step} of {study.num_steps}; run it again to '
+                       f'{loaded.step} of {study.num_steps}; run it again to '
                        'resume.')
-  final = final_evaluation(study, checkpoint, seed)
+  final = final_evaluation(study, loaded, seed)
   result = {
       'schema_version': results_lib.SCHEMA_VERSION, 'study': study.name,
       'method': method.name, 'seed': seed,

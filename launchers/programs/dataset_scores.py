@@ -1,7 +1,7 @@
 """The mean game score of a recorded dataset, from its metadata."""
 
 import os
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -9,30 +9,36 @@ import tensorflow_datasets as tfds
 from atari_data import loader
 
 
+def checkpoint_scores(dataset: str, game: str) -> List[Tuple[float, int]]:
+  """(mean game score, episodes) of each behaviour checkpoint of `game`.
+
+  From the per-checkpoint statistics the recorder stores in the dataset's
+  metadata: over complete episodes where there are any (an episode cut by
+  the step budget scores low), else over all. [] for a game without such
+  metadata (e.g. the published data) or absent from `dataset`.
+  """
+  directory = os.path.join(dataset, game)
+  if not os.path.isdir(directory):
+    return []
+  stats = tfds.builder_from_directory(directory).info.metadata.get(
+      'checkpoints') or []
+  return [(c['mean_complete_game_score'], c['num_complete_episodes'])
+          if c.get('mean_complete_game_score') is not None
+          else (c['mean_game_score'], c['num_episodes']) for c in stats]
+
+
 def dataset_mean_scores(dataset: str, games: Sequence[str],
                         checkpoints: str) -> Dict[str, float]:
-  """Mean game score of the selected checkpoints of a recorded dataset.
-
-  Uses the per-checkpoint statistics the recorder stores in the dataset's
-  metadata (complete episodes where there are any), weighted by episodes.
-  Games without such metadata (e.g. the published data) are left out.
+  """Mean game score of the selected checkpoints of a recorded dataset,
+  weighted by episodes (`checkpoint_scores`). Games without the recorder's
+  metadata are left out.
   """
   scores = {}
   for game in games:
-    directory = os.path.join(dataset, game)
-    if not os.path.isdir(directory):
+    per_checkpoint = checkpoint_scores(dataset, game)
+    if not per_checkpoint:
       continue
-    stats = tfds.builder_from_directory(directory).info.metadata.get('checkpoints')
-    if not stats:
-      continue
-    start, stop = loader.select_checkpoints(checkpoints, len(stats))
-    weights, values = [], []
-    for checkpoint in stats[start:stop]:
-      if checkpoint.get('mean_complete_game_score') is not None:
-        weights.append(checkpoint['num_complete_episodes'])
-        values.append(checkpoint['mean_complete_game_score'])
-      else:
-        weights.append(checkpoint['num_episodes'])
-        values.append(checkpoint['mean_game_score'])
+    start, stop = loader.select_checkpoints(checkpoints, len(per_checkpoint))
+    values, weights = zip(*per_checkpoint[start:stop])
     scores[game] = float(np.average(values, weights=weights))
   return scores
