@@ -176,6 +176,11 @@ class MultiGameQNetwork(NamedTuple):
     return head_values(logits, self.support)
 
 
+# The Haiku module of the per-game heads: everything else (torso, spatial
+# embeddings, projection) is the shared representation that transfers.
+HEADS_MODULE = "heads"
+
+
 def _transformed(torso_name, num_actions, num_atoms, feature_dim,
                  dtype) -> hk.MultiTransformed:
   """Haiku functions (init, embed, head_logits) sharing one parameter set."""
@@ -184,7 +189,7 @@ def _transformed(torso_name, num_actions, num_atoms, feature_dim,
     torso = torsos.make_torso(torso_name)
     projection = hk.Linear(feature_dim, name="projection")
     heads = MultiGameHeads(len(num_actions), max(num_actions), num_atoms,
-                           name="heads")
+                           name=HEADS_MODULE)
 
     def embed(observation):
       x = projection(torso(jnp.asarray(observation).astype(dtype) / 255.0))

@@ -1,5 +1,6 @@
 """The update step and the learner: learning, checkpoints, devices, purity."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -190,3 +191,39 @@ def test_update_step_is_a_pure_function():
   for a, b in zip(jax.tree_util.tree_leaves((first, metrics_first)),
                   jax.tree_util.tree_leaves((second, metrics_second))):
     np.testing.assert_array_equal(a, b)
+
+
+def test_frozen_torso_trains_the_heads_only():
+  """Shared layers keep their values bit for bit; the heads take the step
+  Adam gives them when everything trains (first step, clipping inactive,
+  so that the two optimisers see the same head gradients)."""
+  config = ScaledQLConfig(batch_size=8, network_size="nature_dqn",
+                          feature_dim=32, num_atoms=11,
+                          max_gradient_norm=1e9)
+  batch = make_batch(8)
+  frozen = make_learner(dataclasses.replace(config, frozen_torso=True), batch)
+  trained = make_learner(config, batch)
+  initial = frozen.save().params
+  frozen.step()
+  trained.step()
+  after_frozen, after_trained = frozen.save().params, trained.save().params
+  assert set(initial) > {"heads"}
+  for module in initial:
+    for name in initial[module]:
+      if module == "heads":
+        assert not np.array_equal(after_frozen[module][name],
+                                  initial[module][name])
+        np.testing.assert_allclose(after_frozen[module][name],
+                                   after_trained[module][name], atol=1e-7)
+      else:
+        np.testing.assert_array_equal(after_frozen[module][name],
+                                      initial[module][name])
+        assert not np.array_equal(after_trained[module][name],
+                                  initial[module][name])
+  for _ in range(3):
+    frozen.step()
+  for module in initial:
+    if module != "heads":
+      for name in initial[module]:
+        np.testing.assert_array_equal(frozen.save().params[module][name],
+                                      initial[module][name])

@@ -80,6 +80,12 @@ class ScaledQLConfig:
       cores = 256; use 32 ([batchrl]) for CPU demos.
     n_step: bootstrap horizon of the loader's n-step returns. [batchrl] 1.
     discount: per-step discount gamma for the loader. [batchrl] 0.99.
+    frozen_torso: train the per-game heads only; the torso, its spatial
+      embeddings and the feature projection keep their initial values (the
+      pre-trained ones when a run starts from a checkpoint). [choice] False;
+      True measures how much a pre-trained representation carries on its
+      own (the paper's fine-tuning compares representations, frozen-torso
+      settings NOT FOUND).
     compute_dtype: 'float32' or 'bfloat16'. Parameters, optimiser state and
       loss arithmetic stay float32; 'bfloat16' runs the network in bf16
       (for accelerators) [choice].
@@ -101,6 +107,7 @@ class ScaledQLConfig:
   batch_size: int = 256
   n_step: int = 1
   discount: float = 0.99
+  frozen_torso: bool = False
   compute_dtype: str = "float32"
 
   def __post_init__(self):

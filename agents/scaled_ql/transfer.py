@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-HEADS = "heads"
+from networks.multi_game import HEADS_MODULE as HEADS
 
 
 def _outputs_per_action(head_weights: np.ndarray,

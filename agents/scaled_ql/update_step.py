@@ -25,7 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from agents.scaled_ql import losses
 from agents.scaled_ql.config import ScaledQLConfig
 from agents.scaled_ql.types import MultiGameTransition
-from networks.multi_game import MultiGameQNetwork
+from networks.multi_game import HEADS_MODULE, MultiGameQNetwork
 
 Metrics = Dict[str, jax.Array]
 
@@ -53,11 +53,24 @@ UpdateStep = Callable[[TrainingState, MultiGameTransition],
                       Tuple[TrainingState, Metrics]]
 
 
+def _module_labels(params: Any) -> Any:
+  """'heads' for the per-game heads' parameters, 'shared' for the rest."""
+  return {module: jax.tree_util.tree_map(
+      lambda _, label=("heads" if module == HEADS_MODULE else "shared"): label,
+      values) for module, values in params.items()}
+
+
 def make_optimizer(config: ScaledQLConfig) -> optax.GradientTransformation:
-  """Global-norm clipping followed by Adam (see ScaledQLConfig)."""
-  return optax.chain(
+  """Global-norm clipping followed by Adam (see ScaledQLConfig); with
+  `frozen_torso`, the shared layers' updates are zero and the clipping sees
+  the heads' gradients only."""
+  optimizer = optax.chain(
       optax.clip_by_global_norm(config.max_gradient_norm),
       optax.adam(config.learning_rate, eps=config.adam_eps))
+  if not config.frozen_torso:
+    return optimizer
+  return optax.multi_transform(
+      {"heads": optimizer, "shared": optax.set_to_zero()}, _module_labels)
 
 
 def make_initial_state(network: MultiGameQNetwork, config: ScaledQLConfig,
