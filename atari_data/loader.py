@@ -86,6 +86,8 @@ class LoaderConfig:
     episode_shuffle_buffer: serialised episodes shuffled before decoding.
     num_parallel_calls: parallel episode decoders per game.
     repeat: cycle through the data forever (training); False for one epoch.
+      Batches keep batch_size rows, so the last batch_size - 1 or fewer
+      transitions of an epoch, too few for a full batch, are not emitted.
   """
   games: Sequence[str]
   source: str
@@ -116,6 +118,37 @@ class GameSource:
   checkpoint_range: Tuple[int, int]
 
 
+_FRACTION = re.compile(r'(first|last)\s*(\d+(?:\.\d+)?)\s*%')
+_RANGE = re.compile(r'(\d+)\s*:\s*(\d+)')
+_SPEC_FORMS = '"all", "first 20%", "last 10%", "a:b" or a (start, stop) tuple'
+
+
+def check_checkpoint_spec(spec: CheckpointSpec) -> None:
+  """Raises ValueError unless `spec` is a checkpoint selection that some
+  dataset can satisfy (the form, a fraction in (0, 100]%, a range a < b);
+  whether this dataset has enough checkpoints is select_checkpoints'."""
+  if isinstance(spec, str):
+    text = spec.strip().lower()
+    fraction, explicit = _FRACTION.fullmatch(text), _RANGE.fullmatch(text)
+    if text == 'all':
+      return
+    if fraction:
+      percent = float(fraction.group(2))
+      if not 0 < percent <= 100:
+        raise ValueError(
+            f'checkpoints={spec!r}: a fraction is a percentage in (0, 100], '
+            f'e.g. "{fraction.group(1)} 20%"')
+      return
+    if not explicit:
+      raise ValueError(f'checkpoints={spec!r} cannot be parsed; use '
+                       f'{_SPEC_FORMS}')
+    start, stop = int(explicit.group(1)), int(explicit.group(2))
+  else:
+    start, stop = (int(x) for x in spec)
+  if not 0 <= start < stop:
+    raise ValueError(f'checkpoints={spec!r}: a range a:b needs 0 <= a < b')
+
+
 def select_checkpoints(spec: CheckpointSpec,
                        num_checkpoints: int) -> Tuple[int, int]:
   """Half-open range [start, stop) of checkpoints that `spec` selects.
@@ -123,33 +156,36 @@ def select_checkpoints(spec: CheckpointSpec,
   Raises:
     ValueError: for a malformed spec or an empty or out-of-bounds range.
   """
+  check_checkpoint_spec(spec)
   if isinstance(spec, str):
     text = spec.strip().lower()
-    fraction = re.fullmatch(r'(first|last)\s*(\d+(?:\.\d+)?)\s*%', text)
-    explicit = re.fullmatch(r'(\d+)\s*:\s*(\d+)', text)
+    fraction, explicit = _FRACTION.fullmatch(text), _RANGE.fullmatch(text)
     if text == 'all':
       start, stop = 0, num_checkpoints
     elif fraction:
       count = math.floor(float(fraction.group(2)) / 100 * num_checkpoints +
                          1e-9)
+      if count == 0:
+        raise ValueError(
+            f'checkpoints={spec!r} keeps no checkpoint of a dataset with '
+            f'{num_checkpoints}: a fraction keeps floor(fraction x '
+            f'{num_checkpoints}) of them. Choose a fraction of at least '
+            f'{math.ceil(100 / num_checkpoints)}%, a range inside '
+            f'0:{num_checkpoints}, or record more checkpoints.')
       if fraction.group(1) == 'first':
         start, stop = 0, count
       else:
         start, stop = num_checkpoints - count, num_checkpoints
-    elif explicit:
-      start, stop = int(explicit.group(1)), int(explicit.group(2))
     else:
-      raise ValueError(
-          f'Cannot parse checkpoints={spec!r}; use "all", "first 20%", '
-          '"last 10%", "a:b" or a (start, stop) tuple.')
+      start, stop = int(explicit.group(1)), int(explicit.group(2))
   else:
     start, stop = (int(x) for x in spec)
-  if not 0 <= start < stop <= num_checkpoints:
+  if stop > num_checkpoints:
     raise ValueError(
-        f'checkpoints={spec!r} selects the empty or out-of-range checkpoint '
-        f'range [{start}, {stop}) of a dataset with {num_checkpoints} '
-        'checkpoints (0..{}). Choose a larger fraction or a range inside it, '
-        'or record more checkpoints.'.format(num_checkpoints - 1))
+        f'checkpoints={spec!r} selects [{start}, {stop}), beyond the '
+        f'{num_checkpoints} checkpoints (0..{num_checkpoints - 1}) of the '
+        'dataset. Choose a range inside 0:{}, or record more '
+        'checkpoints.'.format(num_checkpoints))
   return start, stop
 
 
@@ -197,9 +233,7 @@ def _directory_source(game: str, source: str,
                       checkpoints: CheckpointSpec) -> GameSource:
   path = os.path.join(source, game)
   if not os.path.isfile(os.path.join(path, 'dataset_info.json')):
-    present = sorted(
-        d for d in os.listdir(source)
-        if os.path.isfile(os.path.join(source, d, 'dataset_info.json')))
+    present = _recorded_games(source)
     raise ValueError(
         f'Game {game} is absent from the dataset directory {source} (games '
         f'there: {present}). Record it with `python -m launchers.make_dataset '
@@ -242,9 +276,22 @@ def _tfds_source(game: str, source: str, data_dir: Optional[str], run: int,
                               checkpoints)
 
 
+def _recorded_games(directory: str) -> List[str]:
+  """The games of a launchers.make_dataset directory (<dir>/<Game>/ holding
+  a dataset_info.json); none for any other directory."""
+  return sorted(d for d in os.listdir(directory)
+                if os.path.isfile(os.path.join(directory, d,
+                                               'dataset_info.json')))
+
+
 def _is_tfds_name(source: str) -> bool:
-  """Whether `source` names a registered TFDS dataset (else: a directory)."""
-  if os.path.isdir(source):
+  """Whether `source` names a registered TFDS dataset (else: a directory).
+
+  A directory of recorded games is a directory whatever its name; a folder
+  that merely has a TFDS dataset's name (such as a TFDS data_dir's own
+  rlu_atari_checkpoints_ordered/, when run from the data_dir) is not one.
+  """
+  if os.path.isdir(source) and _recorded_games(source):
     return False
   try:
     tfds.builder_cls(source.split('/')[0])
@@ -260,6 +307,7 @@ def resolve_sources(config: LoaderConfig) -> List[GameSource]:
     ValueError: unknown game, bad checkpoint range or spec, schema mismatch,
       game absent from the source, unprepared TFDS data, bad parameters.
     FileNotFoundError: a directory source that does not exist.
+    NotADirectoryError: a source that is a file.
   """
   if not config.games:
     raise ValueError('games is empty; pass at least one game.')
@@ -282,6 +330,11 @@ def resolve_sources(config: LoaderConfig) -> List[GameSource]:
   if _is_tfds_name(config.source):
     return [_tfds_source(game, config.source, config.data_dir, config.run,
                          config.checkpoints) for game in names]
+  if os.path.exists(config.source) and not os.path.isdir(config.source):
+    raise NotADirectoryError(
+        f'Dataset {config.source} is a file; give the directory written by '
+        'launchers.make_dataset (it holds one <Game>/ folder per game) or a '
+        'TFDS name such as rlu_atari_checkpoints_ordered.')
   if not os.path.isdir(config.source):
     raise FileNotFoundError(
         f'Dataset directory {config.source} does not exist (and it is not a '

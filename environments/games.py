@@ -53,7 +53,7 @@ def rom_id(game: str) -> str:
   spellings = list(_all_rom_ids()) + all_games()
   close = difflib.get_close_matches(game, spellings, n=5, cutoff=0.6)
   hint = (f' Did you mean one of {close}?' if close else
-          ' Call environments.games.all_games() for the list.')
+          f' Valid: {", ".join(sorted(all_games()))}.')
   raise ValueError(
       f'Unknown Atari game {game!r}: ale-py {len(_all_rom_ids())} bundled '
       f'ROMs include none called {candidate!r}.{hint}')

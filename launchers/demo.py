@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -32,6 +31,8 @@ from atari_data import policies
 from atari_data import recorder
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import command_line
+from launchers.programs import endings
+from launchers.programs import field_checks
 from launchers.programs import results
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +60,8 @@ _EVAL_MAX_FRAMES = flags.DEFINE_integer(
     'eval_max_episode_frames', 18_000,
     'Evaluation episode cap (18,000 frames = 5 minutes of play; the full '
     'protocol is 108,000).')
+field_checks.register_validators(['games', 'steps_per_checkpoint', 'num_steps',
+                                  'eval_episodes', 'eval_max_episode_frames'])
 
 # Low-quality behaviour: checkpoint 0 plays uniformly at random, checkpoint 1
 # takes the lookahead planner's action 20% of the time.
@@ -135,4 +138,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  endings.run(main)

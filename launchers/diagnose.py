@@ -20,6 +20,8 @@ from launchers.programs import atomic_files
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import checkpoint_loading
 from launchers.programs import command_line
+from launchers.programs import endings
+from launchers.programs import field_checks
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
 _CHECKPOINT = flags.DEFINE_string(
@@ -34,16 +36,17 @@ _NUM_STATES = flags.DEFINE_integer('num_states', 1024,
                                    'States probed, over all games.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seeds the sampled states.')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
+field_checks.register_validators(['checkpoints', 'num_states', 'workdir'])
 
 
 def main(argv):
   command_line.start(argv)
   if not _DATASET.value:
     raise app.UsageError('--dataset is required: the states to probe.')
-  try:
+  with endings.bad_input():
     path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from e
+    checkpoint_diagnosis.check_input(path, _DATASET.value, _CHECKPOINTS.value,
+                                     _DATA_DIR.value)
   checkpoint, results = checkpoint_diagnosis.diagnose_checkpoint(
       path, _DATASET.value, _CHECKPOINTS.value,
       _NUM_STATES.value, _SEED.value, _DATA_DIR.value)
@@ -56,4 +59,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  endings.run(main)

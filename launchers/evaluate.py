@@ -11,12 +11,15 @@ then mean, median and IQM of the human-normalised scores. Writes the table
       --dataset=/data/rlds --checkpoints='first 20%'
 """
 
-from absl import app
 from absl import flags
 
+from agents.scaled_ql import checkpointing
 from launchers.programs import checkpoint_loading
 from launchers.programs import command_line
+from launchers.programs import dataset_scores
+from launchers.programs import endings
 from launchers.programs import evaluator
+from launchers.programs import field_checks
 from launchers.programs import results
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
@@ -32,14 +35,18 @@ _DATASET = flags.DEFINE_string(
 _CHECKPOINTS = flags.DEFINE_string(
     'checkpoints', 'first 20%', 'Behaviour checkpoints the run learned from.')
 _SEED = flags.DEFINE_integer('seed', 12345, 'Evaluation seed.')
+field_checks.register_validators(['episodes', 'max_episode_frames',
+                                  'checkpoints', 'workdir'])
 
 
 def main(argv):
   command_line.start(argv)
-  try:
+  with endings.bad_input():
     path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
-  except ValueError as e:
-    raise app.UsageError(str(e)) from e
+    games = checkpointing.read_description(path)['games']
+    if _DATASET.value:
+      dataset_scores.dataset_mean_scores(_DATASET.value, games,
+                                         _CHECKPOINTS.value)
   table = results.evaluate_checkpoint(
       path, _EPISODES.value, _MAX_FRAMES.value, _SEED.value, _DATASET.value,
       _CHECKPOINTS.value, _WORKDIR.value)
@@ -49,4 +56,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  endings.run(main)

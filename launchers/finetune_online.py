@@ -6,8 +6,9 @@ of launchers.programs.online_program (Reverb replay, actors, learner,
 evaluator, counter); without --checkpoint it trains a new agent from scratch.
 With --checkpoint, network flags left unset take the checkpoint's values
 (one set to another value is refused). It stops by itself after the budget
-with exit status 0, and cleanly on Ctrl-C / SIGTERM; the same command with
-the same --workdir resumes from the latest checkpoint.
+with exit status 0, and cleanly on Ctrl-C / SIGTERM (exit status 3); the same
+command with the same --workdir resumes from the latest intact checkpoint.
+Exit statuses: launchers.programs.endings.
 
   python -m launchers.finetune_online \
       --checkpoint=/tmp/scaled_ql/checkpoints/checkpoint-0000100000.npz \
@@ -25,9 +26,10 @@ from absl import flags
 from builders import config as builder_config
 from launchers.programs import command_line
 from launchers.programs import config_flags
+from launchers.programs import endings
 from launchers.programs import finetune_experiment
-from launchers.programs import learner_runner
 from launchers.programs import stop
+from launchers.programs import workdir_lock
 
 _EXPERIMENT = config_flags.define_flags(
     finetune_experiment.FinetuneExperiment,
@@ -50,13 +52,19 @@ def experiment_from_flags() -> finetune_experiment.FinetuneExperiment:
 
 def main(argv):
   command_line.start(argv)
-  experiment = experiment_from_flags()
-  finetune_experiment.run(experiment, flags.FLAGS.lp_launch_type)
-  print(learner_runner.outcome_line(experiment.program_config().checkpoint_dir,
-                                    experiment.num_learner_steps))
+  with endings.bad_input():
+    experiment = experiment_from_flags()
+    # Before validation, which reads (and creates) the checkpoint directory.
+    lock = workdir_lock.WorkdirLock(experiment.workdir)
+    experiment.validate()
+  with lock:
+    endings.end_training(
+        lambda: finetune_experiment.run(experiment, flags.FLAGS.lp_launch_type),
+        experiment.program_config().checkpoint_dir,
+        experiment.num_learner_steps)
 
 
 if __name__ == '__main__':
   stop.use_termination_notice_default()
   command_line.show_launch_type_flag()
-  app.run(main)
+  endings.run(main)

@@ -17,6 +17,8 @@ from absl import flags
 from atari_data import policies
 from atari_data import recorder
 from launchers.programs import command_line
+from launchers.programs import endings
+from launchers.programs import field_checks
 
 _GAMES = flags.DEFINE_list('games', ['Pong'], 'Games to record (RL Unplugged '
                            'CamelCase names or ALE ids).')
@@ -51,6 +53,10 @@ _MODE = flags.DEFINE_integer('mode', None, 'ALE game mode (default: game\'s).')
 _DIFFICULTY = flags.DEFINE_integer('difficulty', None, 'ALE difficulty.')
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
                                   'Replace existing datasets of these games.')
+field_checks.register_validators(
+    ['games', 'num_checkpoints', 'episodes_per_checkpoint',
+     'steps_per_checkpoint', 'epsilon_last', 'lookahead_horizon',
+     'lookahead_commit_steps', 'max_episode_frames'])
 
 
 def main(argv):
@@ -58,17 +64,18 @@ def main(argv):
   steps = _STEPS.value
   if steps is None and _EPISODES.value is None:
     steps = 1000
-  config = recorder.RecorderConfig(
-      output_dir=_OUTPUT_DIR.value,
-      games=tuple(_GAMES.value),
-      num_checkpoints=_NUM_CHECKPOINTS.value,
-      episodes_per_checkpoint=_EPISODES.value,
-      steps_per_checkpoint=steps,
-      seed=_SEED.value,
-      max_episode_frames=_MAX_EPISODE_FRAMES.value,
-      mode=_MODE.value,
-      difficulty=_DIFFICULTY.value,
-      overwrite=_OVERWRITE.value)
+  with endings.bad_input():
+    config = recorder.RecorderConfig(
+        output_dir=_OUTPUT_DIR.value,
+        games=tuple(_GAMES.value),
+        num_checkpoints=_NUM_CHECKPOINTS.value,
+        episodes_per_checkpoint=_EPISODES.value,
+        steps_per_checkpoint=steps,
+        seed=_SEED.value,
+        max_episode_frames=_MAX_EPISODE_FRAMES.value,
+        mode=_MODE.value,
+        difficulty=_DIFFICULTY.value,
+        overwrite=_OVERWRITE.value)
   if _BEHAVIOUR.value == 'lookahead':
     policy_factory = policies.LookaheadSchedule(
         epsilon_last=_EPSILON_LAST.value, horizon=_HORIZON.value,
@@ -90,4 +97,4 @@ def main(argv):
 
 if __name__ == '__main__':
   flags.mark_flag_as_required('output_dir')
-  app.run(main)
+  endings.run(main)

@@ -3,8 +3,10 @@ r"""Multi-game offline pre-training of Scaled Q-Learning (command line).
 Runs launchers.programs.offline_program (counter, learner, evaluator) under
 Launchpad (--lp_launch_type, default local_mt), or in one process with
 --single_process. It stops by itself at --num_steps with exit status 0, and
-cleanly on Ctrl-C / SIGTERM; the same command with the same --workdir resumes
-from the latest checkpoint.
+cleanly on Ctrl-C / SIGTERM (exit status 3); the same command with the same
+--workdir resumes from the latest intact checkpoint. One run at a time holds
+a work directory (launchers.programs.workdir_lock). Exit statuses:
+launchers.programs.endings.
 
   python -m launchers.pretrain --games=Pong,Breakout \
       --dataset=/data/rlds --checkpoints='first 20%' --workdir=/tmp/scaled_ql
@@ -17,9 +19,10 @@ from absl import flags
 
 from launchers.programs import command_line
 from launchers.programs import config_flags
-from launchers.programs import learner_runner
+from launchers.programs import endings
 from launchers.programs import offline_program
 from launchers.programs import stop
+from launchers.programs import workdir_lock
 
 _EXPERIMENT = config_flags.define_flags(
     offline_program.PretrainExperiment,
@@ -47,9 +50,12 @@ def experiment_from_flags() -> offline_program.PretrainExperiment:
 
 def main(argv):
   command_line.start(argv)
-  experiment = experiment_from_flags()
-  if _CHECK_DATA.value:
+  with endings.bad_input():
+    experiment = experiment_from_flags()
+    # Before validation, which reads (and creates) the checkpoint directory.
+    lock = workdir_lock.WorkdirLock(experiment.workdir)
     experiment.validate()
+  if _CHECK_DATA.value:
     for source in offline_program.data_sources(experiment):
       start, stop_ = source.checkpoint_range
       print(f'{source.game}: {source.description}, behaviour checkpoints '
@@ -57,14 +63,15 @@ def main(argv):
             f'{len(source.files)} files')
     print('data OK')
     return
-  offline_program.run(experiment,
-                      'single_process' if _SINGLE_PROCESS.value
-                      else flags.FLAGS.lp_launch_type)
-  print(learner_runner.outcome_line(experiment.checkpoint_dir,
-                                    experiment.num_steps))
+  with lock:
+    endings.end_training(
+        lambda: offline_program.run(
+            experiment, 'single_process' if _SINGLE_PROCESS.value
+            else flags.FLAGS.lp_launch_type),
+        experiment.checkpoint_dir, experiment.num_steps)
 
 
 if __name__ == '__main__':
   stop.use_termination_notice_default()
   command_line.show_launch_type_flag()
-  app.run(main)
+  endings.run(main)

@@ -8,16 +8,18 @@ consumer that checks every item and stops the program) under
   python -m launchers.stack_check --lp_launch_type=local_mp --report=/tmp/r.json
 """
 
-from absl import app
 from absl import flags
 
 from launchers.programs import command_line
+from launchers.programs import endings
+from launchers.programs import field_checks
 from launchers.programs import reverb_roundtrip
 from launchers.programs import stop
 
 _NUM_ITEMS = flags.DEFINE_integer('num_items', 200, 'Items to send through Reverb.')
 _REPORT = flags.DEFINE_string(
     'report', None, 'Where the consumer writes its JSON report (optional).')
+field_checks.register_validators(['num_items'])
 
 
 def main(argv):
@@ -29,4 +31,4 @@ def main(argv):
 if __name__ == '__main__':
   stop.use_termination_notice_default()
   command_line.show_launch_type_flag()
-  app.run(main)
+  endings.run(main)

@@ -241,9 +241,9 @@ def test_reads_published_tfds_layouts(tmp_path):
      r'Game Breakout is absent from the dataset directory .*launchers'
      r'\.make_dataset --games=Breakout'),
     (dict(checkpoints='first 10%'), ValueError,
-     r'empty or out-of-range checkpoint range \[0, 0\).*2 checkpoints'),
-    (dict(checkpoints='5:9'), ValueError, r'out-of-range'),
-    (dict(checkpoints='half'), ValueError, r'Cannot parse checkpoints'),
+     r"keeps no checkpoint of a dataset with 2.*at least 50%"),
+    (dict(checkpoints='5:9'), ValueError, r'beyond the 2 checkpoints'),
+    (dict(checkpoints='half'), ValueError, r'cannot be parsed'),
     (dict(game_weights=[1.0, 2.0]), ValueError, r'game_weights'),
     (dict(n_step=0), ValueError, r'n_step must be >= 1'),
     (dict(source='/nonexistent/atari'), FileNotFoundError,

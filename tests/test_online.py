@@ -19,6 +19,7 @@ import reverb
 
 from agents.scaled_ql import checkpointing
 from launchers.programs import checkpoint_loading
+from launchers.programs import endings
 from launchers.programs import finetune_experiment
 from tests_support import TINY_LEARNER
 from tests_support import checkpoint_steps
@@ -54,8 +55,8 @@ def _finetune_command(checkpoint, workdir, *flags):
           f'--workdir={workdir}', *flags]
 
 
-def _assert_clean_exit(process_returncode, output):
-  assert process_returncode == 0, output[-5000:]
+def _assert_clean_exit(process_returncode, output, status=0):
+  assert process_returncode == status, output[-5000:]
   assert 'Killing entire runtime' not in output
   assert 'Traceback' not in output, output[-5000:]
   assert 'Replay drained' in output
@@ -135,7 +136,7 @@ def test_sigterm_stops_the_finetuning_program_cleanly(pretrained_checkpoint,
     time.sleep(0.5)
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=120)
-  _assert_clean_exit(process.returncode, output)
+  _assert_clean_exit(process.returncode, output, endings.STOPPED)
   steps = checkpoint_steps(str(tmp_path))
   assert steps[-1] >= 20
   assert f'Checkpoint at learner step {steps[-1]}' in output
@@ -162,7 +163,7 @@ def test_sigterm_during_start_up_under_local_mp_stops_cleanly(
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=120)
   output = ''.join(start_up) + output
-  assert process.returncode == 0, output[-5000:]
+  assert process.returncode == endings.STOPPED, output[-5000:]
   assert 'Killing entire runtime' not in output
   assert 'Traceback' not in output, output[-5000:]
   assert 'Learner reached' not in output

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
+from launchers.programs import endings
 from launchers.programs import offline_program
 from tests_support import TINY_LEARNER
 from tests_support import checkpoint_steps
@@ -62,13 +63,16 @@ def test_sigterm_stops_the_program_cleanly_with_a_final_checkpoint(
     time.sleep(0.5)
   process.send_signal(signal.SIGTERM)
   output, _ = process.communicate(timeout=120)
-  assert process.returncode == 0, output[-5000:]
+  assert process.returncode == endings.STOPPED, output[-5000:]
   assert 'Killing entire runtime' not in output
   steps = checkpoint_steps(str(tmp_path))
   assert steps[-1] >= 20
   assert f'Checkpoint at learner step {steps[-1]}' in output
-  assert output.splitlines()[-1].startswith(
-      f'stopped: learner step {steps[-1]} of 1000000, checkpoint ')
+  last = output.splitlines()[-1]
+  assert last.startswith(
+      f'stopped by SIGTERM: learner step {steps[-1]} of 1000000, checkpoint ')
+  assert last.endswith('the same command resumes from it: python -m '
+                       'launchers.pretrain ' + ' '.join(process.args[3:]))
 
 
 def test_restarted_run_resumes_step_count_and_optimiser_state(

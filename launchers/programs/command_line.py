@@ -15,6 +15,7 @@ from absl import logging
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
 from launchers.programs import config_flags
+from launchers.programs import endings
 from launchers.programs import quiet_output
 
 # ScaledQLConfig's batch_size, 256, is the paper's TPU global batch; the
@@ -71,12 +72,21 @@ def show_launch_type_flag():
   module_name = config_flags.calling_module_name()
   for name in ('lp_launch_type', 'lp_termination_notice_secs'):
     flags.FLAGS.register_key_flag_for_module(module_name, flags.FLAGS[name])
+  flags.register_validator(
+      'lp_launch_type', lambda value: value in LAUNCH_TYPES,
+      f'the programs run under {" or ".join(LAUNCH_TYPES)} (this machine)')
+
+
+# The Launchpad launch types of the project's programs: this machine's.
+LAUNCH_TYPES = ('local_mt', 'local_mp')
 
 
 def start(argv):
-  """What every main() does first: refuses positional arguments and applies
-  --verbose / -v to what the program prints."""
+  """What every main() does first: refuses positional arguments, makes a
+  stop signal end the command cleanly (endings) and applies --verbose / -v
+  to what the program prints."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  endings.install_stop_signals()
   quiet_output.set_verbose(_VERBOSE.value or
                            logging.get_verbosity() > logging.INFO)

@@ -17,6 +17,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 
 from absl import flags
 
+from launchers.programs import field_checks
+
 _ENTRY = re.compile(r'^(\s*)([a-z_][a-z0-9_]*(?:, [a-z_][a-z0-9_]*)*): (.*)$')
 
 
@@ -96,7 +98,9 @@ def define_flags(cls, defaults: Optional[Mapping[str, Any]] = None,
   Returns:
     field -> its flag holder.
 
-  The flags belong to the calling module, so its --help lists them.
+  The flags belong to the calling module, so its --help lists them, and
+  each has the validator of its field's rule (field_checks), so a bad value
+  ends the program at flag parsing.
   """
   module_name = module_name or calling_module_name()
   defaults = dict(defaults or {})
@@ -121,6 +125,7 @@ def define_flags(cls, defaults: Optional[Mapping[str, Any]] = None,
     holders[field.name] = kind[0](
         field.name, default, docs.get(field.name, field.name),
         flag_values=flag_values, module_name=module_name)
+  field_checks.register_validators(holders, flag_values)
   return holders
 
 

@@ -32,7 +32,16 @@ def dataset_mean_scores(dataset: str, games: Sequence[str],
   """Mean game score of the selected checkpoints of a recorded dataset,
   weighted by episodes (`checkpoint_scores`). Games without the recorder's
   metadata are left out.
+
+  Raises:
+    FileNotFoundError, NotADirectoryError: `dataset` is not a directory.
   """
+  if os.path.exists(dataset) and not os.path.isdir(dataset):
+    raise NotADirectoryError(
+        f'Dataset {dataset} is a file; give the directory written by '
+        'launchers.make_dataset.')
+  if not os.path.isdir(dataset):
+    raise FileNotFoundError(f'Dataset directory {dataset} does not exist.')
   scores = {}
   for game in games:
     per_checkpoint = checkpoint_scores(dataset, game)

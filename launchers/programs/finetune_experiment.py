@@ -26,6 +26,7 @@ from environments import games as games_lib
 from environments import wrappers
 from launchers.programs import checkpoint_loading
 from launchers.programs import evaluator as evaluator_lib
+from launchers.programs import field_checks
 from launchers.programs import learner_runner
 from launchers.programs import online_program
 from launchers.programs import run_logs
@@ -104,8 +105,22 @@ class FinetuneExperiment:
     return tuple(description['games']), tuple(description['num_actions'])
 
   def validate(self):
-    """Raises a clear error for bad input before anything runs: checkpoint
-    (exists, is one, same network, has the game), variant, workdir."""
+    """Raises a clear error for bad input before anything runs: every field
+    (field_checks), the budget, checkpoint (exists, is one, same network,
+    has the game), variant, workdir."""
+    for config in (self, self.learner, self.online):
+      field_checks.check_fields(config)
+    if self.online.min_replay_size > self.online.max_replay_size:
+      raise ValueError(
+          f'min_replay_size={self.online.min_replay_size} exceeds '
+          f'max_replay_size={self.online.max_replay_size}: the learner would '
+          'never start.')
+    if self.num_env_steps <= self.online.min_replay_size:
+      raise ValueError(
+          f'num_env_steps={self.num_env_steps} leaves the learner nothing to '
+          f'learn from: it samples only once the replay holds '
+          f'min_replay_size={self.online.min_replay_size} transitions, so '
+          'num_env_steps must exceed min_replay_size.')
     if self.checkpoint:
       description = checkpointing.check_network(
           self.checkpoint, self.learner,

@@ -29,6 +29,7 @@ from builders import config as builder_config
 from environments import games as games_lib
 from launchers.programs import checkpoint_loading
 from launchers.programs import evaluator as evaluator_lib
+from launchers.programs import field_checks
 from launchers.programs import learner_runner
 from launchers.programs import run_logs
 
@@ -121,10 +122,13 @@ class PretrainExperiment:
   def validate(self):
     """Raises a clear error for bad input before any training starts.
 
-    Checks the data (games, directory or TFDS name, schema, checkpoint
-    range) and that an existing checkpoint in the work directory was written
-    by a compatible run (array shapes are checked again on restore).
+    Checks every field (field_checks), the data (games, directory or TFDS
+    name, schema, checkpoint range) and that the latest intact checkpoint in
+    the work directory was written by a compatible run (array shapes are
+    checked again on restore).
     """
+    field_checks.check_fields(self)
+    field_checks.check_fields(self.learner)
     loader.resolve_sources(self.loader_config())
     self.make_checkpointer().check_compatible()
     if self.init_checkpoint:

@@ -44,6 +44,8 @@ from launchpad.nodes.python import local_multi_processing
 
 from acme.utils import counting
 
+from launchers.programs import endings
+
 # Longer than any single remote call of these programs (milliseconds), far
 # shorter than the termination notice.
 SERVING_GRACE_SECONDS = 1.0
@@ -85,10 +87,12 @@ def launch(program: lp.Program, launch_type: Optional[str] = None):
   _define_missing_launchpad_placeholder_flag()
   node_flags = local_multi_processing.PythonProcess(
       args={'lp_termination_notice_secs': -1})
+  endings.hand_over_to_launchpad()
   manager = lp.launch(
       program, launch_type=launch_type, terminal='current_terminal',
       serialize_py_nodes=False,
       local_resources={group: node_flags for group in program.groups})
+  endings.forward_to_launchpad()
   manager.wait()
 
 
@@ -128,6 +132,7 @@ def signal_stop_check() -> Iterator[StopCheck]:
   def request_stop(signum, frame):
     del frame
     logging.info('Signal %d: stopping.', signum)
+    endings.record_stop_signal(signum)
     stopping.set()
 
   previous = {sig: signal.signal(sig, request_stop)
