@@ -11,8 +11,6 @@ learned to tell states apart" from "it learned the wrong values".
       --checkpoints=all --num_states=1024
 """
 
-import json
-
 from absl import app
 from absl import flags
 
@@ -53,9 +51,9 @@ def main(argv):
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
   print(checkpoint_diagnosis.format_diagnostics(results))
   if _JSON.value:
-    atomic_files.write_text_atomically(_JSON.value, json.dumps(
-        {'checkpoint': checkpoint.path, 'step': checkpoint.step,
-         'games': results}, indent=2))
+    atomic_files.write_json_atomically(
+        _JSON.value, {'checkpoint': checkpoint.path, 'step': checkpoint.step,
+                      'games': results})
 
 
 if __name__ == '__main__':

@@ -11,7 +11,10 @@ exists whole or not at all, however the writer dies.
 Restoring takes the state structure from the live learner (`template`), not
 from the file, so nothing but arrays is ever unpickled, and a checkpoint whose
 description or array shapes do not match the run is refused with a message
-that says what differs.
+that says what differs. A checkpoint that does not read back (truncated or
+corrupted on disk after it was written) is skipped for the newest one that
+does: it is renamed `damaged-checkpoint-<step>.npz` (kept for inspection, out
+of the listing) and the skip is logged with its reason.
 
 Pure NumPy/JAX: no acme, TensorFlow or Reverb.
 """
@@ -20,8 +23,10 @@ import json
 import os
 import re
 import tempfile
+import zipfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from absl import logging
 import jax
 import numpy as np
 
@@ -32,6 +37,40 @@ FORMAT_VERSION = 1
 
 class CheckpointMismatchError(ValueError):
   """A checkpoint was written by a run this one cannot continue."""
+
+
+class DamagedCheckpointError(CheckpointMismatchError):
+  """A checkpoint file does not read back (truncated, corrupted)."""
+
+
+DAMAGED_PREFIX = 'damaged-'
+
+
+def _read(path: str, arrays: bool):
+  """(header, leaves or None) of checkpoint `path`.
+
+  Raises:
+    CheckpointMismatchError: not a checkpoint of this format.
+    DamagedCheckpointError: the file does not read back.
+  """
+  try:
+    with np.load(path) as data:
+      header = _header(path, data)
+      leaves = ([data[f'leaf_{i:05d}'] for i in range(header['num_leaves'])]
+                if arrays else None)
+    if arrays:
+      # NumPy reads each array's exact length, so the zip's CRC-32 of a
+      # member is never checked: check every member's.
+      with zipfile.ZipFile(path) as archive:
+        corrupted = archive.testzip()
+      if corrupted is not None:
+        raise zipfile.BadZipFile(f'CRC-32 mismatch in {corrupted}')
+  except CheckpointMismatchError:
+    raise
+  except Exception as e:  # zipfile, zlib, json, KeyError, EOFError ...
+    raise DamagedCheckpointError(
+        f'{path} does not read back ({type(e).__name__}: {e})') from e
+  return header, leaves
 
 
 def _header(path: str, data) -> Dict[str, Any]:
@@ -80,6 +119,19 @@ def latest_checkpoint(directory: str) -> Optional[Tuple[int, str]]:
   return checkpoints[-1] if checkpoints else None
 
 
+def newest_readable(directory: str) -> Optional[Tuple[int, str]]:
+  """(step, path) of the newest checkpoint in `directory` whose header reads
+  back (others are logged and left in place), or None. Reads no arrays."""
+  for step, path in reversed(list_checkpoints(directory)):
+    try:
+      _read(path, arrays=False)
+    except DamagedCheckpointError as e:
+      logging.warning('Skipping checkpoint %s: %s', path, e)
+      continue
+    return step, path
+  return None
+
+
 def read_description(path: str) -> Dict[str, Any]:
   """The description of the run that wrote checkpoint `path` (no arrays read).
 
@@ -94,13 +146,11 @@ def read_description(path: str) -> Dict[str, Any]:
         f'Checkpoint {path} does not exist; give a checkpoint-<step>.npz file '
         'written by launchers.pretrain (in <workdir>/checkpoints).')
   try:
-    with np.load(path) as data:
-      return _header(path, data)['description']
-  except CheckpointMismatchError:
-    raise
-  except Exception as e:  # Not an .npz (or a damaged one).
+    return _read(path, arrays=False)[0]['description']
+  except DamagedCheckpointError as e:  # Not an .npz (or a damaged one).
     raise CheckpointMismatchError(
-        f'{path} is not a Scaled Q-Learning checkpoint ({e}).') from e
+        f'{path} is not a Scaled Q-Learning checkpoint ({e.__cause__}).'
+    ) from e
 
 
 # The ScaledQLConfig fields that shape the network's parameters and outputs:
@@ -224,17 +274,39 @@ class Checkpointer:
       os.remove(path)
 
   def check_compatible(self):
-    """Raises CheckpointMismatchError if the latest checkpoint is from an
-    incompatible run; does nothing when there is none. Reads no arrays."""
-    latest = self.latest()
-    if latest is not None:
-      with np.load(latest[1]) as data:
-        self._read_header(latest[1], data)
+    """Raises CheckpointMismatchError if the newest checkpoint that reads
+    back is from an incompatible run; does nothing when there is none.
+    Reads no arrays."""
+    newest = newest_readable(self._directory)
+    if newest is not None:
+      header, _ = _read(newest[1], arrays=False)
+      self._check_description(newest[1], header['description'])
 
-  def _read_header(self, path: str, data) -> Dict[str, Any]:
-    header = _header(path, data)
-    self._check_description(path, header['description'])
-    return header
+  def restore_newest(self, template: Any
+                     ) -> Optional[Tuple[int, str, Any]]:
+    """(step, path, state) of the newest checkpoint that reads back whole,
+    or None when there is none.
+
+    Each newer one that does not read back is renamed DAMAGED_PREFIX + its
+    name, so that it is neither resumed nor counted as the latest again,
+    and the skip is logged with its reason.
+
+    Raises:
+      CheckpointMismatchError: the newest readable checkpoint was written by
+        an incompatible run.
+    """
+    for _, path in reversed(self.checkpoints()):
+      try:
+        step, state = self.restore(template, path)
+      except DamagedCheckpointError as e:
+        aside = os.path.join(self._directory,
+                             DAMAGED_PREFIX + os.path.basename(path))
+        os.replace(path, aside)
+        logging.warning('Skipped checkpoint %s (renamed %s): %s', path, aside,
+                        e)
+        continue
+      return step, path, state
+    return None
 
   def restore(self, template: Any, path: Optional[str] = None) -> Tuple[int, Any]:
     """Reads a checkpoint (the latest by default) into `template`'s structure.
@@ -251,15 +323,15 @@ class Checkpointer:
       FileNotFoundError: no checkpoint to restore.
       CheckpointMismatchError: the checkpoint was written by an incompatible
         run (different description, number of arrays, shapes or dtypes).
+      DamagedCheckpointError: the file does not read back.
     """
     if path is None:
       latest = self.latest()
       if latest is None:
         raise FileNotFoundError(f'No checkpoint in {self._directory}.')
       path = latest[1]
-    with np.load(path) as data:
-      header = self._read_header(path, data)
-      leaves = [data[f'leaf_{i:05d}'] for i in range(header['num_leaves'])]
+    header, leaves = _read(path, arrays=True)
+    self._check_description(path, header['description'])
     template_leaves, treedef = jax.tree_util.tree_flatten(template)
     if len(leaves) != len(template_leaves):
       raise CheckpointMismatchError(

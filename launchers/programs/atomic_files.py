@@ -1,7 +1,9 @@
 """Atomic writes of small files (reports, results, plots)."""
 
+import json
 import os
 import tempfile
+from typing import Any
 
 
 def write_text_atomically(path: str, text: str) -> None:
@@ -18,6 +20,18 @@ def write_text_atomically(path: str, text: str) -> None:
     f.flush()
     os.fsync(f.fileno())
   os.replace(f.name, path)
+
+
+def write_json_atomically(path: str, value: Any) -> None:
+  """Writes `value` as strict JSON (no NaN or Infinity, which JSON does not
+  have) atomically; a value that is not strict JSON raises ValueError and
+  leaves the file at `path` as it was."""
+  try:
+    text = json.dumps(value, indent=2, allow_nan=False)
+  except ValueError as e:
+    raise ValueError(f'{path} not written, its content is not strict JSON '
+                     f'({e}); the file keeps what it had.') from e
+  write_text_atomically(path, text)
 
 
 def save_figure_atomically(figure, path: str, dpi: int = 100) -> str:

@@ -39,19 +39,20 @@ class LoadedCheckpoint:
 
 
 def checkpoint_path(workdir: Optional[str], checkpoint: Optional[str]) -> str:
-  """`checkpoint` if given, else the latest checkpoint of run `workdir`.
+  """`checkpoint` if given, else the newest checkpoint of run `workdir` that
+  reads back (a damaged newer one is skipped, with a warning).
 
   Raises:
-    ValueError: neither is given, or `workdir` has no checkpoint.
+    ValueError: neither is given, or `workdir` has no readable checkpoint.
   """
   if checkpoint:
     return checkpoint
   if not workdir:
     raise ValueError('Give --workdir or --checkpoint.')
-  latest = checkpointing.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
-  if latest is None:
-    raise ValueError(f'No checkpoint in {workdir}/checkpoints.')
-  return latest[1]
+  newest = checkpointing.newest_readable(os.path.join(workdir, 'checkpoints'))
+  if newest is None:
+    raise ValueError(f'No readable checkpoint in {workdir}/checkpoints.')
+  return newest[1]
 
 
 def load_checkpoint(path: str) -> LoadedCheckpoint:

@@ -17,7 +17,8 @@ from launchers.programs import stop
 
 
 class LearnerRunner:
-  """Owns a learner and its checkpoints.
+  """Owns a learner and its checkpoints; resumes from the newest checkpoint
+  that reads back whole (checkpointing.Checkpointer.restore_newest).
 
   Args:
     learner_factory: () -> learner; called once, in the process that trains.
@@ -40,13 +41,13 @@ class LearnerRunner:
     self._num_steps = num_steps
     self._checkpoint_every_steps = checkpoint_every_steps
     self._steps = 0
-    latest = checkpointer.latest()
-    if latest is not None:
-      self._steps, state = checkpointer.restore(template=self._learner.save())
+    restored = checkpointer.restore_newest(template=self._learner.save())
+    if restored is not None:
+      self._steps, path, state = restored
       self._learner.restore(state)
       if counter is not None:
         counter.increment(learner_steps=self._steps)
-      logging.info('Resumed from %s at learner step %d.', latest[1], self._steps)
+      logging.info('Resumed from %s at learner step %d.', path, self._steps)
 
   @property
   def learner(self):

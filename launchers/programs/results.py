@@ -6,7 +6,6 @@ the random/human references, and writes <workdir>/evaluation/results.json,
 results.md and <workdir>/plots/*.png.
 """
 
-import json
 import os
 from typing import Any, Dict, Mapping, Optional
 
@@ -74,8 +73,10 @@ def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
                max_episode_frames=max_episode_frames)
   if workdir:
     directory = os.path.join(workdir, 'evaluation')
-    atomic_files.write_text_atomically(os.path.join(directory, 'results.json'),
-                                       json.dumps(table, indent=2))
+    # JSON first: a table that is not strict JSON leaves both files as they
+    # were.
+    atomic_files.write_json_atomically(os.path.join(directory, 'results.json'),
+                                       table)
     atomic_files.write_text_atomically(os.path.join(directory, 'results.md'),
                                        format_table(table))
     table['plots'] = plots.plot_all(

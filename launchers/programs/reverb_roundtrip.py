@@ -12,7 +12,6 @@ its own, so the program ends with status 0:
 * the loops poll the one stop check of the programs (stop.stop_check).
 """
 
-import json
 import os
 from typing import Dict, List
 
@@ -112,8 +111,7 @@ class Consumer:
     }
     logging.info('Consumer report: %s', report)
     if self._report_path:
-      atomic_files.write_text_atomically(self._report_path,
-                                         json.dumps(report, indent=2))
+      atomic_files.write_json_atomically(self._report_path, report)
     lp.stop()
 
 
