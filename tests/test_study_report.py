@@ -50,13 +50,13 @@ def results_dir(tmp_path):
     results.write(directory, _result('scaled_ql', seed, means))
   for seed, means in BC.items():
     results.write(directory, _result('bc', seed, means))
-  # Another study's file in the same folder is not read.
+  # Another study's results live in their own folder and are not read.
   results.write(directory, _result('no_cql', 0, (1e6, 1e6, 1e6), 'other'))
   return directory
 
 
 def test_written_results_read_back_and_are_strict_json(results_dir):
-  path = results.result_path(results_dir, 'scaled_ql', 1)
+  path = results.result_path(results_dir, 'test_study', 'scaled_ql', 1)
   assert results.read(path) == _result('scaled_ql', 1, SCALED_QL[1])
   with open(path) as f:
     text = f.read()
@@ -71,11 +71,12 @@ def test_a_non_finite_score_is_refused_before_anything_is_written(tmp_path):
   bad = _result('scaled_ql', 0, (float('nan'), 1.0, 2.0))
   with pytest.raises(results.ResultError, match='finite'):
     results.write(str(tmp_path), bad)
-  assert not os.path.exists(results.result_path(str(tmp_path), 'scaled_ql', 0))
+  assert not os.path.exists(
+      results.result_path(str(tmp_path), 'test_study', 'scaled_ql', 0))
 
 
 def test_a_file_with_nan_or_missing_fields_is_an_error(tmp_path):
-  path = results.result_path(str(tmp_path), 'scaled_ql', 0)
+  path = results.result_path(str(tmp_path), 'test_study', 'scaled_ql', 0)
   os.makedirs(os.path.dirname(path))
   good = _result('scaled_ql', 0, (1.0, 2.0, 3.0))
   with open(path, 'w') as f:
@@ -111,6 +112,32 @@ def test_aggregates_are_those_of_the_normalised_score_matrix(results_dir):
   per_game = tables.per_game['bc'][GAMES[2]]
   assert per_game.point == pytest.approx(290.0)
   assert per_game.low >= 250.0 and per_game.high <= 330.0
+  # The curves rise linearly from 0 to the final score: the area under
+  # them is half the final score.
+  area = tables.area['scaled_ql'][GAMES[0]]
+  assert area.point == pytest.approx(np.mean([SCALED_QL[s][0] / 2
+                                              for s in (0, 1, 2)]))
+
+
+def test_curve_area_is_the_trapezoid_mean_over_the_span():
+  curve = [{'learner_steps': 0, 'mean_scores': {'A': 0.0}},
+           {'learner_steps': 10, 'mean_scores': {'A': 10.0}},
+           {'learner_steps': 30, 'mean_scores': {'A': 10.0, 'B': 1.0}}]
+  # (10 * 5 + 20 * 10) / 30
+  assert report.curve_area(curve, 'A') == pytest.approx(250 / 30)
+  assert np.isnan(report.curve_area(curve, 'B'))
+
+
+def test_a_result_filed_under_another_study_is_an_error(results_dir):
+  misplaced = results.result_path(results_dir, 'test_study', 'no_cql', 0)
+  os.makedirs(os.path.dirname(misplaced))
+  with open(results.result_path(results_dir, 'other', 'no_cql', 0)) as f:
+    text = f.read()
+  with open(misplaced, 'w') as f:
+    f.write(text)
+  with pytest.raises(results.ResultError, match='of study other, filed '
+                     'under test_study'):
+    list(results.read_all(results_dir, 'test_study'))
 
 
 def test_report_files_and_claims(results_dir, tmp_path):
@@ -122,9 +149,10 @@ def test_report_files_and_claims(results_dir, tmp_path):
     text = f.read()
   assert '| scaled_ql | 3 |' in text and '| bc | 2 |' in text
   assert 'no_cql' not in text
-  assert 'Scaled QL vs its data' in text
-  assert 'Scaled QL vs bc:' in text
-  assert 'Scaled QL is higher, the intervals do not overlap' in text
+  assert 'scaled_ql vs its data' in text
+  assert 'scaled_ql vs bc:' in text
+  assert 'scaled_ql is higher, the intervals do not overlap' in text
+  assert 'Area under the learning curve' in text
   assert os.path.basename(written['final scores per game']) in text
 
 

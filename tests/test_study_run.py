@@ -1,15 +1,19 @@
 """The study runner: a tiny study recorded, run, skipped and reported."""
 
+import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 
+from agents.scaled_ql import checkpointing
 from benchmarks.study import config as study_config
 from benchmarks.study import data
 from benchmarks.study import report
 from benchmarks.study import results
 from benchmarks.study import run
+from launchers.programs import checkpoint_loading
 
 TINY = (('network_size', 'nature_dqn'), ('feature_dim', 32),
         ('batch_size', 8), ('n_step', 3))
@@ -25,15 +29,27 @@ STUDY = study_config.Study(
     final_episodes=2)
 
 
-def test_runs_write_results_are_skipped_when_done_and_make_a_report(tmp_path):
+@pytest.fixture(scope='module')
+def seed_0_runs(tmp_path_factory):
+  """The tiny study recorded and its seed 0 run: (root, results_dir,
+  [(method, path of the result)])."""
+  tmp_path = tmp_path_factory.mktemp('tiny_study')
   root, results_dir = str(tmp_path / 'root'), str(tmp_path / 'results')
   data.ensure_dataset(STUDY.dataset, root)
   assert [(m.name, s) for m, s in run.pending_runs(STUDY, results_dir)] == [
       ('scaled_ql', 0), ('bc', 0), ('scaled_ql', 1), ('bc', 1)]
+  written = [(method, run.run_one(STUDY, method, seed, root, results_dir))
+             for method, seed in run.pending_runs(STUDY, results_dir,
+                                                  seeds=[0])]
+  return root, results_dir, written
 
-  for method, seed in run.pending_runs(STUDY, results_dir, seeds=[0]):
-    path = run.run_one(STUDY, method, seed, root, results_dir)
-    assert path == results.result_path(results_dir, method.name, seed)
+
+def test_runs_write_results_are_skipped_when_done_and_make_a_report(
+    seed_0_runs, tmp_path):
+  root, results_dir, written = seed_0_runs
+  for method, path in written:
+    assert path == results.result_path(results_dir, STUDY.name, method.name,
+                                       0)
     result = results.read(path)
     assert result['settings']['learner']['network_size'] == 'nature_dqn'
     assert [p['learner_steps'] for p in result['curve']] == [0, 5, 10]
@@ -50,15 +66,71 @@ def test_runs_write_results_are_skipped_when_done_and_make_a_report(tmp_path):
   with pytest.raises(ValueError, match='Seed 7 is not one of'):
     run.pending_runs(STUDY, results_dir, seeds=[7])
 
-  written = report.write_report(results_dir, str(tmp_path / 'report'), STUDY,
-                                reps=200)
-  with open(written['report']) as f:
+  report_files = report.write_report(results_dir, str(tmp_path / 'report'),
+                                     STUDY, reps=200)
+  assert os.path.dirname(report_files['report']) == str(
+      tmp_path / 'report' / STUDY.name)
+  with open(report_files['report']) as f:
     text = f.read()
   assert '| scaled_ql | 1 |' in text and '| bc | 1 |' in text
   # One run per method: no interval, so no claim either way.
   assert 'no interval, no conclusion yet' in text
   assert 'intervals do not overlap' not in text
-  assert os.path.getsize(written['learning curves']) > 0
+  assert os.path.getsize(report_files['learning curves']) > 0
+
+
+FINETUNING = study_config.Study(
+    name='tiny_finetuning',
+    dataset=dataclasses.replace(STUDY.dataset, games=('Breakout',)),
+    methods=(study_config.Method('pretrained', 'scaled_ql', 'pre-trained',
+                                 TINY, init_from='scaled_ql'),
+             study_config.Method('frozen', 'scaled_ql', 'frozen torso',
+                                 TINY + (('frozen_torso', True),),
+                                 init_from='scaled_ql'),
+             study_config.Method('scratch', 'scaled_ql', 'scratch', TINY)),
+    seeds=(0, 1), num_steps=10, eval_every_steps=5, curve_episodes=1,
+    final_episodes=2, focus='pretrained', pretraining=STUDY.name,
+    work_subdir='tiny_finetuning')
+
+
+def _shared_layers(params):
+  return {module: {name: np.asarray(value) for name, value in values.items()}
+          for module, values in params.items() if module != 'heads'}
+
+
+def test_fine_tuning_runs_start_from_the_pretraining_runs_final_checkpoint(
+    seed_0_runs, monkeypatch):
+  root, results_dir, _ = seed_0_runs
+  monkeypatch.setitem(study_config.STUDIES, STUDY.name, STUDY)
+  pretrained_path = run.init_checkpoint(
+      FINETUNING, FINETUNING.method('pretrained'), 0, root, results_dir)
+  assert pretrained_path == checkpointing.list_checkpoints(os.path.join(
+      run.workdir(root, STUDY, 'scaled_ql', 0), 'checkpoints'))[-1][1]
+  assert run.init_checkpoint(FINETUNING, FINETUNING.method('scratch'), 1,
+                             root, results_dir) is None
+  # Seed 1 of the pre-training has no result: its fine-tuning waits, and
+  # the message says what to run.
+  with pytest.raises(ValueError, match='--study=tiny_study '
+                     '--methods=scaled_ql --seeds=1'):
+    run.init_checkpoint(FINETUNING, FINETUNING.method('frozen'), 1, root,
+                        results_dir)
+
+  data.ensure_dataset(FINETUNING.dataset, run.study_root(root, FINETUNING))
+  pretrained = checkpoint_loading.load_checkpoint(pretrained_path).params
+  for name in ('frozen', 'pretrained'):
+    path = run.run_one(FINETUNING, FINETUNING.method(name), 0, root,
+                       results_dir)
+    assert path == results.result_path(results_dir, FINETUNING.name, name, 0)
+    final = checkpoint_loading.load_checkpoint(checkpoint_loading.
+                                               checkpoint_path(
+        run.workdir(root, FINETUNING, name, 0), None))
+    assert final.builder.config.games == ('Breakout',)
+    same = [np.array_equal(final_value, _shared_layers(pretrained)[m][n])
+            for m, values in _shared_layers(final.params).items()
+            for n, final_value in values.items()]
+    # Frozen: the pre-trained torso and projection, bit for bit, after
+    # training; fine-tuned: they moved on from there.
+    assert all(same) if name == 'frozen' else not any(same)
 
 
 def test_the_reference_scores_come_from_the_recorded_data(tmp_path):

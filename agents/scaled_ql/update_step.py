@@ -53,24 +53,31 @@ UpdateStep = Callable[[TrainingState, MultiGameTransition],
                       Tuple[TrainingState, Metrics]]
 
 
-def _module_labels(params: Any) -> Any:
-  """'heads' for the per-game heads' parameters, 'shared' for the rest."""
-  return {module: jax.tree_util.tree_map(
-      lambda _, label=("heads" if module == HEADS_MODULE else "shared"): label,
-      values) for module, values in params.items()}
+def _without_shared_gradients() -> optax.GradientTransformation:
+  """Zeroes the gradients of every parameter outside the per-game heads."""
+
+  def update(grads, state, params=None):
+    del params
+    return {module: (values if module == HEADS_MODULE else
+                     jax.tree_util.tree_map(jnp.zeros_like, values))
+            for module, values in grads.items()}, state
+
+  return optax.GradientTransformation(lambda _: optax.EmptyState(), update)
 
 
 def make_optimizer(config: ScaledQLConfig) -> optax.GradientTransformation:
-  """Global-norm clipping followed by Adam (see ScaledQLConfig); with
-  `frozen_torso`, the shared layers' updates are zero and the clipping sees
-  the heads' gradients only."""
-  optimizer = optax.chain(
+  """Global-norm clipping followed by Adam (see ScaledQLConfig).
+
+  With `frozen_torso` the shared layers' gradients are zeroed first, so
+  their Adam moments stay zero and their updates are exactly zero; the
+  clipping sees the heads' gradients only. The optimiser state has the same
+  arrays either way, so a checkpoint reads back whatever the setting.
+  """
+  return optax.chain(
+      _without_shared_gradients() if config.frozen_torso else
+      optax.identity(),
       optax.clip_by_global_norm(config.max_gradient_norm),
       optax.adam(config.learning_rate, eps=config.adam_eps))
-  if not config.frozen_torso:
-    return optimizer
-  return optax.multi_transform(
-      {"heads": optimizer, "shared": optax.set_to_zero()}, _module_labels)
 
 
 def make_initial_state(network: MultiGameQNetwork, config: ScaledQLConfig,

@@ -61,11 +61,16 @@ class Method:
       torso, with per-game policy heads).
     description: what it tests, for the report.
     learner: ScaledQLConfig fields that differ from the study's base.
+    init_from: a method of the study's `pretraining` study whose run with
+      the same seed initialises this one from its final checkpoint (shared
+      torso and projection carried over, fresh heads for games it never saw:
+      agents.scaled_ql.transfer); None: from scratch.
   """
   name: str
   agent: str
   description: str
   learner: Tuple[Tuple[str, Any], ...] = ()
+  init_from: Optional[str] = None
 
 
 # The settings all Scaled QL variants share: the library's ScaledQLConfig
@@ -112,6 +117,11 @@ class Study:
     num_steps: learner updates per run (the same for every method).
     eval_every_steps, curve_episodes: the learning curve's evaluation.
     final_episodes: evaluation episodes per game at the end (sticky actions).
+    focus: the method the report compares with the data and with every
+      other method.
+    pretraining: the study whose runs the methods' `init_from` name.
+    work_subdir: this study's folder (data and runs) under the runner's
+      --root; '' for the first study, whose data sit at the root itself.
   """
   name: str = 'small_scale_v1'
   dataset: StudyDataset = StudyDataset()
@@ -121,6 +131,19 @@ class Study:
   eval_every_steps: int = 5_000
   curve_episodes: int = 2
   final_episodes: int = 10
+  focus: str = 'scaled_ql'
+  pretraining: Optional[str] = None
+  work_subdir: str = ''
+
+  def __post_init__(self):
+    names = [method.name for method in self.methods]
+    if self.focus not in names:
+      raise ValueError(f'Study {self.name}: focus {self.focus!r} is not one '
+                       f'of its methods {names}.')
+    if any(method.init_from for method in self.methods) and (
+        not self.pretraining):
+      raise ValueError(f'Study {self.name} initialises methods from '
+                       'another study\'s runs but names no `pretraining`.')
 
   def method(self, name: str) -> Method:
     for method in self.methods:
@@ -147,3 +170,33 @@ class Study:
 
 
 STUDY = Study()
+
+# Does pre-training help offline fine-tuning on games the backbone never saw?
+# The small_scale_v1 Scaled QL runs (seed k seeds fine-tuning seed k) against
+# the same network from scratch and against their torso frozen, on a small
+# dataset of two new games recorded the same way (the first 20%: 10,000
+# transitions per game), with the same base settings, updates and evaluation.
+FINETUNING_DATASET = StudyDataset(games=('Alien', 'WizardOfWor'),
+                                  steps_per_checkpoint=5_000)
+FINETUNING_METHODS = (
+    Method('pretrained', 'scaled_ql', 'Fine-tuned from the small_scale_v1 '
+           'Scaled QL run of the same seed: its torso and projection, new '
+           'heads', init_from='scaled_ql'),
+    Method('scratch', 'scaled_ql', 'The same network and settings, '
+           'initialised from scratch'),
+    Method('frozen', 'scaled_ql', 'The pre-trained torso and projection '
+           'frozen: only the new heads train',
+           (('frozen_torso', True),), init_from='scaled_ql'),
+)
+FINETUNING = Study(name='offline_finetuning_v1', dataset=FINETUNING_DATASET,
+                   methods=FINETUNING_METHODS, num_steps=10_000,
+                   eval_every_steps=2_500, focus='pretrained',
+                   pretraining=STUDY.name, work_subdir='offline_finetuning_v1')
+
+STUDIES = {study.name: study for study in (STUDY, FINETUNING)}
+
+
+def study_named(name: str) -> Study:
+  if name not in STUDIES:
+    raise ValueError(f'Unknown study {name!r}; studies: {sorted(STUDIES)}.')
+  return STUDIES[name]

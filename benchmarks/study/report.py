@@ -1,13 +1,13 @@
 r"""The study's report: tables and plots from the committed result files.
 
-Reads only <results_dir>/<method>/seed_<k>.json (benchmarks.study.results)
-and writes <output_dir>/REPORT.md with per-game scores, aggregate IQM and
+Reads only <results_dir>/<study>/<method>/seed_<k>.json
+(benchmarks.study.results) and writes <output_dir>/<study>/REPORT.md with
+per-game final scores and areas under the learning curve, aggregate IQM and
 mean (95% stratified bootstrap CIs over games x seeds, as rliable computes
 them), and the PNGs it shows:
 
   python -m benchmarks.study.report                # the default study
-  python -m benchmarks.study.report --results_dir=benchmarks/study/results \
-      --output_dir=docs/study
+  python -m benchmarks.study.report --study=offline_finetuning_v1
 """
 
 import collections
@@ -32,6 +32,17 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 DEFAULT_OUTPUT_DIR = os.path.join(_REPO_ROOT, 'docs', 'study')
 
 
+def curve_area(curve: Sequence[Mapping], game: str) -> float:
+  """The learning curve's mean score over the steps it spans (trapezoid
+  area / span); NaN with fewer than two evaluations of `game`."""
+  points = sorted((p['learner_steps'], p['mean_scores'][game])
+                  for p in curve if game in p['mean_scores'])
+  if len(points) < 2:
+    return float('nan')
+  steps, scores = np.array(points, np.float64).T
+  area = np.sum(np.diff(steps) * (scores[1:] + scores[:-1]) / 2)
+  return float(area / (steps[-1] - steps[0]))
+
 
 class StudyTables:
   """The numbers of the report, computed once from the result files.
@@ -42,6 +53,9 @@ class StudyTables:
     runs: method -> its results, by seed.
     reference: game -> reference scores (identical in every result file).
     per_game: method -> game -> Estimate of the mean score over seeds.
+    area: method -> game -> Estimate of the mean over seeds of the area
+      under the learning curve (the curve's mean score over the learner
+      steps it spans, trapezoid rule), or None where runs lack a curve.
     aggregates: normalisation ('data', 'human') -> method -> {'iqm', 'mean'}.
   """
 
@@ -71,6 +85,16 @@ class StudyTables:
       self.per_game[method] = {
           game: statistics.interval_estimates(
               {method: scores[:, [i]]}, reps=reps)[method]['mean']
+          for i, game in enumerate(self.games)}
+    self.area = {}
+    for method in self.methods:
+      areas = np.array([[curve_area(result['curve'], game)
+                         for game in self.games]
+                        for result in self.runs[method]])
+      self.area[method] = {
+          game: (None if np.isnan(areas[:, i]).any() else
+                 statistics.interval_estimates(
+                     {method: areas[:, [i]]}, reps=reps)[method]['mean'])
           for i, game in enumerate(self.games)}
     self.aggregates = {
         normalisation: statistics.interval_estimates(
@@ -135,6 +159,17 @@ def markdown(tables: StudyTables, study: study_config.Study,
                  + ' | '.join(cells) + ' |')
   lines += ['', 'Bold: the whole interval lies above the learned-from '
             "data's mean score.", '',
+            '## Area under the learning curve per game (mean score over '
+            'the evaluations, mean over seeds [95% CI])', '',
+            '| method | seeds | ' + ' | '.join(tables.games) + ' |',
+            '|---|---:|' + '---:|' * len(tables.games)]
+  for method in tables.methods:
+    cells = [_interval(area) if area else 'no curve'
+             for area in (tables.area[method][game] for game in tables.games)]
+    lines.append(f'| {method} | {len(tables.runs[method])} | '
+                 + ' | '.join(cells) + ' |')
+  lines += ['', f'The curves: {study.curve_episodes} episodes per game every '
+            f'{study.eval_every_steps:,} learner steps, from step 0.', '',
             '## Aggregates over games x seeds', '',
             '| method | runs | data-normalised IQM | data-normalised mean | '
             'human-normalised IQM | human-normalised mean |',
@@ -149,7 +184,7 @@ def markdown(tables: StudyTables, study: study_config.Study,
   lines += ['', 'Data-normalised: 0 is the learned-from data\'s mean score, '
             '1 the best behaviour checkpoint\'s.', '']
   lines += ['## Comparisons', '']
-  lines += comparisons(tables)
+  lines += comparisons(tables, study.focus)
   lines += ['', '## Plots', '']
   lines += [f'![{name}]({os.path.basename(path)})'
             for name, path in plots.items()]
@@ -159,15 +194,15 @@ def markdown(tables: StudyTables, study: study_config.Study,
   return '\n'.join(lines) + '\n'
 
 
-def comparisons(tables: StudyTables) -> List[str]:
-  """Plain sentences for the paper's claims, where the results allow."""
-  lines = []
+def comparisons(tables: StudyTables, focus: str) -> List[str]:
+  """Plain sentences on the `focus` method against its data and every other
+  method (data-normalised IQM), where the results allow."""
   data_iqm = tables.aggregates['data']
-  if 'scaled_ql' not in data_iqm:
-    return ['No Scaled QL results yet.']
-  ours = data_iqm['scaled_ql']['iqm']
+  if focus not in data_iqm:
+    return [f'No results of {focus} yet.']
+  ours = data_iqm[focus]['iqm']
   runs = {method: len(tables.runs[method]) for method in tables.methods}
-  if runs['scaled_ql'] < 2:
+  if runs[focus] < 2:
     verdict = ('above' if ours.point > 0 else 'below'
                if ours.point < 0 else 'at')
     verdict += ' the data (0), from one run: no interval, no conclusion yet'
@@ -175,24 +210,24 @@ def comparisons(tables: StudyTables) -> List[str]:
     verdict = ('above' if ours.low > 0 else
                'below' if ours.high < 0 else 'not distinguishable from')
     verdict += ' the data (0)'
-  lines.append(f'- Scaled QL vs its data: data-normalised IQM '
-               f'{_interval(ours, 3)}, {verdict}.')
+  lines = [f'- {focus} vs its data: data-normalised IQM '
+           f'{_interval(ours, 3)}, {verdict}.']
   for method in tables.methods:
-    if method == 'scaled_ql':
+    if method == focus:
       continue
     other = data_iqm[method]['iqm']
-    if min(runs['scaled_ql'], runs[method]) < 2:
-      relation = ('Scaled QL is ' + ('higher' if ours.point > other.point
+    if min(runs[focus], runs[method]) < 2:
+      relation = (f'{focus} is ' + ('higher' if ours.point > other.point
                                      else 'lower') +
                   ', from one run of one of them: no interval, no conclusion '
                   'yet')
     elif statistics.intervals_overlap(ours, other):
       relation = 'the intervals overlap'
     elif ours.low > other.high:
-      relation = 'Scaled QL is higher, the intervals do not overlap'
+      relation = f'{focus} is higher, the intervals do not overlap'
     else:
-      relation = 'Scaled QL is lower, the intervals do not overlap'
-    lines.append(f'- Scaled QL vs {method}: {_interval(ours, 3)} vs '
+      relation = f'{focus} is lower, the intervals do not overlap'
+    lines.append(f'- {focus} vs {method}: {_interval(ours, 3)} vs '
                  f'{_interval(other, 3)}; {relation}.')
   return lines
 
@@ -274,9 +309,11 @@ def plot_curves(tables: StudyTables, path: str) -> str:
 def write_report(results_dir: str, output_dir: str,
                  study: study_config.Study = study_config.STUDY,
                  reps: int = 20_000) -> Dict[str, str]:
-  """Writes REPORT.md and its PNGs; returns name -> path."""
+  """Writes <output_dir>/<study>/REPORT.md and its PNGs; returns name ->
+  path."""
   tables = StudyTables(list(results_lib.read_all(results_dir, study.name)),
                        study, reps=reps)
+  output_dir = os.path.join(output_dir, study.name)
   plots = {
       'final scores per game': plot_per_game(
           tables, os.path.join(output_dir, 'per_game.png')),
@@ -294,18 +331,23 @@ def _define_flags():
   """The command line's flags; defined only when it runs, so importing the
   report as a library defines none."""
   return (
+      flags.DEFINE_enum('study', study_config.STUDY.name,
+                        sorted(study_config.STUDIES),
+                        'The study to report (benchmarks/study/config.py).'),
       flags.DEFINE_string('results_dir', results_lib.DEFAULT_RESULTS_DIR,
                           'Where the run result files are.'),
       flags.DEFINE_string('output_dir', DEFAULT_OUTPUT_DIR,
-                          'Where REPORT.md and the PNGs go.'),
+                          'REPORT.md and the PNGs go to <output_dir>/<study>.'),
       flags.DEFINE_integer('bootstrap_reps', 20_000,
                            'Bootstrap replications per interval.'))
 
 
-def main(argv, results_dir, output_dir, reps):
+def main(argv, study, results_dir, output_dir, reps):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  written = write_report(results_dir.value, output_dir.value, reps=reps.value)
+  written = write_report(results_dir.value, output_dir.value,
+                         study_config.study_named(study.value),
+                         reps=reps.value)
   for path in written.values():
     print(path)
 

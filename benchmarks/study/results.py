@@ -5,7 +5,7 @@ report reads: the report needs nothing else (no checkpoints, no datasets).
 A file that exists means its run is done, so `run` skips it; a file that
 fails the check below is an error, never silently replaced.
 
-  <results_dir>/<method>/seed_<k>.json
+  <results_dir>/<study>/<method>/seed_<k>.json
   {
     "schema_version": 1,
     "study": name of the study definition,
@@ -47,8 +47,8 @@ class ResultError(ValueError):
   """A result file that is missing fields, or holds values it must not."""
 
 
-def result_path(results_dir: str, method: str, seed: int) -> str:
-  return os.path.join(results_dir, method, f'seed_{seed}.json')
+def result_path(results_dir: str, study: str, method: str, seed: int) -> str:
+  return os.path.join(results_dir, study, method, f'seed_{seed}.json')
 
 
 def _finite(value: Any, where: str) -> float:
@@ -91,7 +91,8 @@ def validate(result: Mapping[str, Any], where: str = 'result') -> None:
 def write(results_dir: str, result: Mapping[str, Any]) -> str:
   """Validates and writes `result` atomically; returns its path."""
   validate(result)
-  path = result_path(results_dir, result['method'], result['seed'])
+  path = result_path(results_dir, result['study'], result['method'],
+                     result['seed'])
   atomic_files.write_text_atomically(
       path, json.dumps(result, indent=1, sort_keys=True, allow_nan=False)
       + '\n')
@@ -116,17 +117,22 @@ def read(path: str) -> Dict[str, Any]:
 def read_all(results_dir: str, study: str) -> Iterator[Dict[str, Any]]:
   """Every result of `study` under `results_dir`, sorted by method and seed.
 
-  Files of other studies are skipped (a results folder may hold several).
+  Raises:
+    ResultError: a file is invalid, or says it belongs to another study.
   """
-  if not os.path.isdir(results_dir):
-    raise ResultError(f'No results directory {results_dir}.')
+  study_dir = os.path.join(results_dir, study)
+  if not os.path.isdir(study_dir):
+    raise ResultError(f'No results of study {study} in {results_dir}.')
   paths = []
-  for method in sorted(os.listdir(results_dir)):
-    folder = os.path.join(results_dir, method)
+  for method in sorted(os.listdir(study_dir)):
+    folder = os.path.join(study_dir, method)
     if os.path.isdir(folder):
       paths.extend(os.path.join(folder, name)
                    for name in sorted(os.listdir(folder))
                    if name.endswith('.json'))
   results = [read(path) for path in paths]
-  results = [result for result in results if result['study'] == study]
+  for path, result in zip(paths, results):
+    if result['study'] != study:
+      raise ResultError(f'{path} is a result of study {result["study"]}, '
+                        f'filed under {study}.')
   return iter(sorted(results, key=lambda r: (r['method'], r['seed'])))

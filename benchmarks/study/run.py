@@ -1,14 +1,18 @@
-r"""Runs the study's missing runs, one at a time, each to a result file.
+r"""Runs a study's missing runs, one at a time, each to a result file.
 
   python -m benchmarks.study.run                    # everything missing
   python -m benchmarks.study.run --max_runs=2       # a session-sized chunk
   python -m benchmarks.study.run --methods=scaled_ql,bc --seeds=0
   python -m benchmarks.study.run --list             # what is done, what not
+  python -m benchmarks.study.run --study=offline_finetuning_v1
 
 A run is one method and one seed: it pre-trains in this process (the
 offline program's single-process mode, so that a seed gives the same run
 bit for bit on one machine), evaluates the final parameters, and writes
-<results_dir>/<method>/seed_<k>.json atomically (benchmarks.study.results).
+<results_dir>/<study>/<method>/seed_<k>.json atomically
+(benchmarks.study.results). A method initialised from another study's run
+(`init_from`) waits until that run's result exists and starts from its final
+checkpoint.
 Runs whose file exists are skipped, so the study resumes across sessions
 and machines once the files are committed; an interrupted run resumes
 from the latest checkpoint of its work directory. Runs go seed by seed
@@ -27,6 +31,7 @@ import jax
 from benchmarks.study import config as study_config
 from benchmarks.study import data
 from benchmarks.study import results as results_lib
+from agents.scaled_ql import checkpointing
 from launchers.programs import checkpoint_loading
 from launchers.programs import offline_program
 from launchers.programs import plots
@@ -38,23 +43,60 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 FINAL_EVALUATION_SEED = 100_000
 
 
-def workdir(root: str, method: str, seed: int) -> str:
-  return os.path.join(root, 'runs', method, f'seed_{seed}')
+def study_root(root: str, study: study_config.Study) -> str:
+  """The folder of `study`'s data and runs under the runner's --root."""
+  return os.path.join(root, study.work_subdir)
+
+
+def workdir(root: str, study: study_config.Study, method: str,
+            seed: int) -> str:
+  return os.path.join(study_root(root, study), 'runs', method, f'seed_{seed}')
+
+
+def init_checkpoint(study: study_config.Study, method: study_config.Method,
+                    seed: int, root: str, results_dir: str) -> Optional[str]:
+  """The final checkpoint of the pre-training run `method` starts from.
+
+  Raises:
+    ValueError: that run has no result yet, or its final checkpoint is gone
+      (the runs' folders are not committed: rerun it on this machine).
+  """
+  if not method.init_from:
+    return None
+  pretraining = study_config.study_named(study.pretraining)
+  if not os.path.exists(results_lib.result_path(
+      results_dir, pretraining.name, method.init_from, seed)):
+    raise ValueError(
+        f'{method.name} seed {seed} starts from {pretraining.name} '
+        f'{method.init_from} seed {seed}, which has no result yet: run '
+        f'python -m benchmarks.study.run --study={pretraining.name} '
+        f'--methods={method.init_from} --seeds={seed}')
+  checkpoints = dict(checkpointing.list_checkpoints(os.path.join(
+      workdir(root, pretraining, method.init_from, seed), 'checkpoints')))
+  if pretraining.num_steps not in checkpoints:
+    raise ValueError(
+        f'{pretraining.name} {method.init_from} seed {seed} has a result but '
+        f'no final checkpoint (step {pretraining.num_steps}) under {root}: '
+        'its run folder is not committed; remove its result file and rerun '
+        'it here to recreate the checkpoint.')
+  return checkpoints[pretraining.num_steps]
 
 
 def make_experiment(study: study_config.Study, method: study_config.Method,
-                    seed: int, root: str
+                    seed: int, root: str, init_from: Optional[str] = None
                     ) -> pretrain_experiment.PretrainExperiment:
+  """`init_from`: the checkpoint that initialises the run (None: scratch)."""
   dataset = study.dataset
   return pretrain_experiment.PretrainExperiment(
-      games=dataset.games, dataset=data.data_dir(root),
+      games=dataset.games, dataset=data.data_dir(study_root(root, study)),
       checkpoints=dataset.learn_from, learner=study.learner_config(method),
       agent=method.agent, num_steps=study.num_steps,
-      workdir=workdir(root, method.name, seed),
+      workdir=workdir(root, study, method.name, seed),
       checkpoint_every_steps=study.eval_every_steps,
       eval_every_steps=study.eval_every_steps,
       eval_episodes=study.curve_episodes,
-      eval_max_episode_frames=dataset.max_episode_frames, seed=seed)
+      eval_max_episode_frames=dataset.max_episode_frames, seed=seed,
+      init_checkpoint=init_from)
 
 
 def pending_runs(study: study_config.Study, results_dir: str,
@@ -71,7 +113,7 @@ def pending_runs(study: study_config.Study, results_dir: str,
   return [(method, seed) for seed in (seeds or study.seeds)
           for method in chosen
           if not os.path.exists(results_lib.result_path(
-              results_dir, method.name, seed))]
+              results_dir, study.name, method.name, seed))]
 
 
 def learning_curve(run_workdir: str) -> List[Dict]:
@@ -114,7 +156,9 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
   """Trains, evaluates and writes one run's result file; returns its path."""
   start = time.time()
   load_start = os.getloadavg()
-  experiment = make_experiment(study, method, seed, root)
+  experiment = make_experiment(
+      study, method, seed, root,
+      init_checkpoint(study, method, seed, root, results_dir))
   offline_program.run(experiment, launch_type='single_process')
   checkpoint = checkpoint_loading.checkpoint_path(experiment.workdir, None)
   loaded = checkpoint_loading.load_checkpoint(checkpoint)
@@ -132,7 +176,8 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
                        'mean_score': sum(scores) / len(scores)}
                 for game, scores in final.items()},
       'curve': learning_curve(experiment.workdir),
-      'reference': data.reference_scores(study.dataset, root),
+      'reference': data.reference_scores(study.dataset,
+                                         study_root(root, study)),
       'run': {'wall_seconds': time.time() - start,
               'load_average': {'start': list(load_start),
                                'end': list(os.getloadavg())},
@@ -147,6 +192,9 @@ def _define_flags():
   """The command line's flags; defined only when it runs, so importing the
   runner as a library defines none."""
   return dict(
+      study_name=flags.DEFINE_enum(
+          'study', study_config.STUDY.name, sorted(study_config.STUDIES),
+          'The study to run (benchmarks/study/config.py).'),
       root=flags.DEFINE_string(
           'root', os.path.join(_REPO_ROOT, 'study_output'),
           "Recorded data and the runs' work directories (not committed)."),
@@ -163,11 +211,12 @@ def _define_flags():
           'list', False, 'List done and pending runs, run nothing.'))
 
 
-def main(argv, root, results_dir, methods, seeds, max_runs, list_only):
+def main(argv, study_name, root, results_dir, methods, seeds, max_runs,
+         list_only):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  study = study_config.STUDY
   try:
+    study = study_config.study_named(study_name.value)
     chosen_seeds = [int(s) for s in seeds.value] if seeds.value else None
     pending = pending_runs(study, results_dir.value, methods.value,
                            chosen_seeds)
@@ -177,22 +226,29 @@ def main(argv, root, results_dir, methods, seeds, max_runs, list_only):
   done = total - len(pending_runs(study, results_dir.value))
   print(f'Study {study.name}: {done} of {total} runs done; {len(pending)} '
         'selected to run.', flush=True)
+  ready = []
+  for method, seed in pending:
+    try:
+      init_checkpoint(study, method, seed, root.value, results_dir.value)
+      ready.append((method, seed))
+      if list_only.value:
+        print(f'  pending: {method.name} seed {seed}')
+    except ValueError as error:
+      print(f'  waiting: {error}')
   if list_only.value:
-    for method, seed in pending:
-      print(f'  pending: {method.name} seed {seed}')
     return
-  data.ensure_dataset(study.dataset, root.value)
+  data.ensure_dataset(study.dataset, study_root(root.value, study))
   if max_runs.value is not None:
-    pending = pending[:max_runs.value]
+    ready = ready[:max_runs.value]
   durations = []
-  for number, (method, seed) in enumerate(pending, start=1):
-    print(f'[{number}/{len(pending)}] {method.name} seed {seed} ...',
+  for number, (method, seed) in enumerate(ready, start=1):
+    print(f'[{number}/{len(ready)}] {method.name} seed {seed} ...',
           flush=True)
     start = time.time()
     path = run_one(study, method, seed, root.value, results_dir.value)
     durations.append(time.time() - start)
-    left = (len(pending) - number) * sum(durations) / len(durations)
-    print(f'[{number}/{len(pending)}] {method.name} seed {seed}: '
+    left = (len(ready) - number) * sum(durations) / len(durations)
+    print(f'[{number}/{len(ready)}] {method.name} seed {seed}: '
           f'{durations[-1] / 60:.1f} min -> {path}; about {left / 60:.0f} min '
           'left for the selected runs.', flush=True)
 
