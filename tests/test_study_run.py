@@ -121,6 +121,9 @@ def test_fine_tuning_runs_start_from_the_pretraining_runs_final_checkpoint(
     path = run.run_one(FINETUNING, FINETUNING.method(name), 0, root,
                        results_dir)
     assert path == results.result_path(results_dir, FINETUNING.name, name, 0)
+    transfer = results.read(path)['transfer']
+    assert transfer['init_checkpoint'] == pretrained_path
+    assert transfer['max_feature_difference'] == 0.0
     final = checkpoint_loading.load_checkpoint(checkpoint_loading.
                                                checkpoint_path(
         run.workdir(root, FINETUNING, name, 0), None))

@@ -22,7 +22,12 @@ fails the check below is an error, never silently replaced.
     "run": {"wall_seconds": t,
             "load_average": {"start": [1, 5, 15 min], "end": [...]},
             "code_version": git commit, "finished_at": ISO time,
-            "devices": [...]}
+            "devices": [...]},
+    "transfer": (runs initialised from another run's checkpoint only)
+                {"init_checkpoint": path, "pretraining_states": n,
+                 "max_feature_difference": largest |feature difference|
+                 of the initial and the pre-trained network on n states of
+                 the pre-training data}
   }
 """
 

@@ -27,11 +27,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from absl import app
 from absl import flags
 import jax
+import numpy as np
 
+from agents.scaled_ql import checkpointing
+from atari_data import loader
 from benchmarks.study import config as study_config
 from benchmarks.study import data
 from benchmarks.study import results as results_lib
-from agents.scaled_ql import checkpointing
 from launchers.programs import checkpoint_loading
 from launchers.programs import offline_program
 from launchers.programs import plots
@@ -80,6 +82,32 @@ def init_checkpoint(study: study_config.Study, method: study_config.Method,
         'its run folder is not committed; remove its result file and rerun '
         'it here to recreate the checkpoint.')
   return checkpoints[pretraining.num_steps]
+
+
+def transfer_check(study: study_config.Study,
+                   experiment: pretrain_experiment.PretrainExperiment,
+                   root: str, num_states: int = 1024) -> Dict[str, float]:
+  """How exactly a fine-tuning run starts from its checkpoint: the largest
+  difference between the features its initial network and the pre-trained
+  network compute on `num_states` states of the pre-training data (0 when
+  the torso and projection are carried over intact)."""
+  pretraining = study_config.study_named(study.pretraining)
+  loaded = checkpoint_loading.load_checkpoint(experiment.init_checkpoint)
+  builder = experiment.make_builder()
+  networks = builder.make_networks()
+  learner = builder.make_learner(random_key=jax.random.PRNGKey(
+      experiment.seed), networks=networks, dataset=iter(()))
+  experiment.initialise_from_checkpoint(learner, networks)
+  states = next(loader.make_multigame_iterator(loader.LoaderConfig(
+      games=pretraining.dataset.games,
+      source=data.data_dir(study_root(root, pretraining)),
+      checkpoints=pretraining.dataset.learn_from, batch_size=num_states,
+      seed=experiment.seed))).observation
+  features, _ = networks.embed(learner.get_variables(['policy'])[0], states)
+  expected, _ = loaded.builder.make_networks().embed(loaded.params, states)
+  return {'pretraining_states': num_states,
+          'max_feature_difference': float(np.max(np.abs(
+              np.asarray(features) - np.asarray(expected))))}
 
 
 def make_experiment(study: study_config.Study, method: study_config.Method,
@@ -159,6 +187,8 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
   experiment = make_experiment(
       study, method, seed, root,
       init_checkpoint(study, method, seed, root, results_dir))
+  transfer = (transfer_check(study, experiment, root)
+              if experiment.init_checkpoint else None)
   offline_program.run(experiment, launch_type='single_process')
   checkpoint = checkpoint_loading.checkpoint_path(experiment.workdir, None)
   loaded = checkpoint_loading.load_checkpoint(checkpoint)
@@ -185,6 +215,9 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
               'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
               'devices': [str(d) for d in jax.devices()]},
   }
+  if transfer is not None:
+    result['transfer'] = {'init_checkpoint': experiment.init_checkpoint,
+                          **transfer}
   return results_lib.write(results_dir, result)
 
 
