@@ -59,7 +59,8 @@ def main(argv):
     experiment.validate()
   with lock:
     endings.end_training(
-        lambda: finetune_experiment.run(experiment, flags.FLAGS.lp_launch_type),
+        lambda: finetune_experiment.run(
+            experiment, flags.FLAGS.lp_launch_type).summary(),
         experiment.program_config().checkpoint_dir,
         experiment.num_learner_steps)
 

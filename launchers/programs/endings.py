@@ -176,13 +176,16 @@ def training_outcome(checkpoint_dir: str, num_steps: int,
   return STOPPED, f'stopped{f" by {by}" if by else ""}: {where}; {resume}'
 
 
-def end_training(train: Callable[[], None], checkpoint_dir: str,
+def end_training(train: Callable[[], Optional[str]], checkpoint_dir: str,
                  num_steps: int):
   """Runs `train` and ends the command with the training outcome: its line
-  on stdout (the last line of the run) and its exit status."""
+  on stdout (the last line of the run) and its exit status. A summary that
+  `train` returns is printed before it."""
   failure = None
   try:
-    train()
+    summary = train()
+    if summary:
+      print(summary, flush=True)
   except StopRequested:
     pass
   except ProgramFailed as e:

@@ -31,6 +31,7 @@ from launchers.programs import learner_runner
 from launchers.programs import online_program
 from launchers.programs import run_logs
 from launchers.programs import stop
+from launchers.programs import supervision
 
 
 # The program's settings that this experiment passes on keep its defaults.
@@ -221,9 +222,16 @@ class FinetuneExperiment:
         name='scaled_ql_online_finetuning', **parts)
 
 
-def run(experiment: FinetuneExperiment, launch_type: str = 'local_mt'):
+def run(experiment: FinetuneExperiment, launch_type: str = 'local_mt'
+        ) -> supervision.Supervision:
   """Validates `experiment` and runs its Launchpad program ('local_mt' or
-  'local_mp') until it stops; everything is left in its workdir."""
+  'local_mp') until it stops; everything is left in its workdir. Returns
+  which actors failed (the program goes on while one runs).
+
+  Raises:
+    endings.ProgramFailed: a node other than an actor failed, or every
+      actor did.
+  """
   experiment.validate()
   logging.info('Fine-tuning %s (mode %s, difficulty %s) %s: %d environment '
                'steps, %d learner steps.', experiment.game, experiment.mode,
@@ -231,4 +239,5 @@ def run(experiment: FinetuneExperiment, launch_type: str = 'local_mt'):
                f'from {experiment.checkpoint}' if experiment.checkpoint
                else 'from scratch', experiment.num_env_steps,
                experiment.num_learner_steps)
-  stop.launch(experiment.make_program(), launch_type)
+  return stop.launch(experiment.make_program(), launch_type,
+                     expendable_groups=(online_program.ACTOR_GROUP,))

@@ -44,11 +44,15 @@ from launchers.programs import evaluator as evaluator_lib
 from launchers.programs import learner_runner
 from launchers.programs import run_logs
 from launchers.programs import stop
+from launchers.programs import supervision
 
 EnvironmentFactory = Callable[[int], dm_env.Environment]
 NetworkFactory = Callable[[specs.EnvironmentSpec], Any]
 PolicyFactory = Callable[[Any], Any]
 LearnerInitializer = Callable[[Any], None]
+# The group of the actor nodes: expendable (supervision), so a program goes
+# on while one of its actors runs.
+ACTOR_GROUP = 'actor'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +148,10 @@ class ActorNode:
     self._actor_id = actor_id
 
   def run(self):
+    # An actor that fails ends alone; the program goes on with the others.
+    supervision.run_expendable(f'{ACTOR_GROUP}/{self._actor_id}', self._play)
+
+  def _play(self):
     should_stop = stop.stop_check()
     # The learner node is this program's LearnerRunner.
     if not stop.wait_until_serving(
@@ -261,7 +269,7 @@ def make_program(builder,
     learner = program.add_node(lp.CourierNode(
         _learner_node, builder, network_factory, environment_spec, replay,
         counter, config, learner_initializer))
-  with program.group('actor'):
+  with program.group(ACTOR_GROUP):
     for actor_id in range(config.num_actors):
       program.add_node(lp.CourierNode(
           ActorNode, builder, environment_factory, network_factory,

@@ -31,6 +31,8 @@ each rule.
 
 import contextlib
 from concurrent import futures
+import functools
+import os
 import queue
 import signal
 import threading
@@ -40,11 +42,13 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
 from absl import flags
 from absl import logging
 import launchpad as lp
+from launchpad.launch.run_locally import run_locally
 from launchpad.nodes.python import local_multi_processing
 
 from acme.utils import counting
 
 from launchers.programs import endings
+from launchers.programs import supervision as supervision_lib
 
 # Longer than any single remote call of these programs (milliseconds), far
 # shorter than the termination notice.
@@ -68,32 +72,93 @@ def use_termination_notice_default():
                           TERMINATION_NOTICE_SECONDS)
 
 
-def launch(program: lp.Program, launch_type: Optional[str] = None):
+def launch(program: lp.Program, launch_type: Optional[str] = None,
+           expendable_groups: Sequence[str] = ()) -> supervision_lib.Supervision:
   """Launches `program` in this terminal and returns once it has stopped;
   under local_mp, only this process enforces the termination notice.
 
   `launch_type`: 'local_mt' or 'local_mp'; None: --lp_launch_type.
+  `expendable_groups`: groups whose nodes may fail without ending the
+  program while another node of theirs runs (supervision).
 
   Each local_mp node process has a worker manager of its own, which would
   SIGKILL itself at its own notice (Launchpad's 10 s), counted down twice as
   fast because the launching process re-sends SIGTERM every second. The
   nodes are given --lp_termination_notice_secs=-1 (no self-kill); this
-  process kills every node still running when its notice has passed.
+  process kills every node still running when its notice has passed. Node
+  processes are started by supervision.start_node_processes (exit statuses
+  seen, killed with this process).
+
+  Returns:
+    The program's Supervision: which expendable nodes failed.
 
   Raises:
-    RuntimeError: a node failed (Launchpad's worker manager).
+    endings.ProgramFailed: a node failed (or every expendable one did); the
+      other nodes have stopped.
   """
   use_termination_notice_default()  # Keeps a value given on the command line.
   _define_missing_launchpad_placeholder_flag()
   node_flags = local_multi_processing.PythonProcess(
       args={'lp_termination_notice_secs': -1})
+  supervision = supervision_lib.Supervision(expendable_groups)
+  supervision.count_expendable(
+      {group: len(nodes) for group, nodes in program.groups.items()})
+  current_terminal = run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL
+  launchers = run_locally._LOCAL_LAUNCHER_MAP  # pylint: disable=protected-access
+  launchpads_own = launchers[current_terminal]
+  launchers[current_terminal] = functools.partial(
+      supervision_lib.start_node_processes, supervision=supervision)
   endings.hand_over_to_launchpad()
-  manager = lp.launch(
-      program, launch_type=launch_type, terminal='current_terminal',
-      serialize_py_nodes=False,
-      local_resources={group: node_flags for group in program.groups})
-  endings.forward_to_launchpad()
-  manager.wait()
+  with supervision_lib.supervising(supervision):
+    try:
+      manager = lp.launch(
+          program, launch_type=launch_type, terminal=current_terminal,
+          serialize_py_nodes=False,
+          local_resources={group: node_flags for group in program.groups})
+    finally:
+      launchers[current_terminal] = launchpads_own
+    endings.forward_to_launchpad()
+    failure = _wait(manager, supervision)
+  if hasattr(manager, 'wait_for_output'):
+    manager.wait_for_output()  # The nodes' last lines come before ours.
+  if failure:
+    raise endings.ProgramFailed(failure)
+  return supervision
+
+
+def _wait(manager, supervision: supervision_lib.Supervision) -> Optional[str]:
+  """Waits until every node has ended; returns what failed, if anything.
+
+  A failed node makes Launchpad's manager stop the others (their stop
+  event, then the termination notice); when every expendable node has
+  failed, this stops the program the same way, by SIGTERM to itself.
+  """
+  failed_expendables = threading.Thread(
+      target=_stop_when_set, args=(supervision.all_expendable_failed, manager),
+      daemon=True, name='expendable_nodes')
+  failed_expendables.start()
+  try:
+    manager.wait()
+  except Exception as e:  # pylint: disable=broad-except  (a node's error)
+    # Its traceback is printed (by the manager, or by the node's process);
+    # the command's last line names it.
+    manager.wait(raise_error=False)
+    if hasattr(manager, 'failed_nodes'):  # local_mp: the error is above.
+      return 'node ' + ', '.join(manager.failed_nodes()) + ' failed'
+    return f'a node failed: {type(e).__name__}: {e}'
+  if supervision.all_expendable_failed.is_set():
+    return (f'every node of {"/".join(supervision.expendable_groups)} '
+            'failed: ' + '; '.join(f'{end.node}: {end.reason}'
+                                   for end in supervision.failures))
+  return None
+
+
+def _stop_when_set(event: threading.Event, manager):
+  while not event.wait(1.0):
+    if manager.wait_for_stop(0):
+      return
+  logging.error('No expendable node is left; stopping the program.')
+  os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _define_missing_launchpad_placeholder_flag():
