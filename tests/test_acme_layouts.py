@@ -21,8 +21,10 @@ class _Worker:
     self.exits_dropped = 0
     self.steps = 0
     self._steps_before_return = steps_before_return
+    self.running = threading.Event()
 
   def run(self):
+    self.running.set()
     while self.steps != self._steps_before_return:
       try:
         time.sleep(0.001)
@@ -66,7 +68,9 @@ def test_the_stop_is_raised_again_until_the_worker_returns(exits_to_drop):
   worker = _Worker(exits_to_drop=exits_to_drop)
   stop_event = threading.Event()
   thread, outcome = _run_in_thread(worker, stop_event)
-  time.sleep(0.1)
+  # Acme's exit reaches a worker that runs (on a busy machine the thread can
+  # start late).
+  assert worker.running.wait(timeout=60)
   stop_event.set()
   stopped_at = time.time()
   _deliver_exit(thread)

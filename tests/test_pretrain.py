@@ -58,11 +58,11 @@ def test_sigterm_stops_the_program_cleanly_with_a_final_checkpoint(
                         '--num_steps=1000000', '--checkpoint_every_steps=20',
                         '--eval_every_steps=1000000'),
       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
-  deadline = time.time() + 300
+  deadline = time.time() + 900  # A bound for a broken run only.
   while not checkpoint_steps(str(tmp_path)) and time.time() < deadline:
     time.sleep(0.5)
   process.send_signal(signal.SIGTERM)
-  output, _ = process.communicate(timeout=120)
+  output, _ = process.communicate(timeout=600)
   assert process.returncode == endings.STOPPED, output[-5000:]
   assert 'Killing entire runtime' not in output
   steps = checkpoint_steps(str(tmp_path))

@@ -111,8 +111,8 @@ def same_command() -> str:
   """This process's command line, as `python -m <module> <arguments>`."""
   main = sys.modules.get('__main__')
   spec = getattr(main, '__spec__', None)
-  program = (['python', '-m', spec.name] if spec is not None
-             else ['python', sys.argv[0]])
+  program = (['python', '-m', spec.name.removesuffix('.__main__')]
+             if spec is not None else ['python', sys.argv[0]])
   return shlex.join(program + sys.argv[1:])
 
 

@@ -1,0 +1,83 @@
+"""How a command ends: distinct exit statuses and a last line that says
+completed, stopped (by which signal) or failed, at which step, and the
+command that resumes it (issue 12: a SIGTERM stop ended like a completed
+run)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+
+from agents.scaled_ql import checkpointing
+from launchers.programs import endings
+from launchers.programs import workdir_lock
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _checkpoints(tmp_path, *steps):
+  directory = str(tmp_path / 'checkpoints')
+  checkpointer = checkpointing.Checkpointer(directory, {'games': ['Pong']})
+  for step in steps:
+    checkpointer.save(step, {'w': [step]})
+  return directory
+
+
+def test_statuses_are_distinct():
+  assert len({endings.COMPLETED, endings.BAD_INPUT, endings.STOPPED,
+              endings.FAILED, 137}) == 5
+
+
+def test_a_run_at_its_budget_completed(tmp_path):
+  status, line = endings.training_outcome(_checkpoints(tmp_path, 50, 100), 100)
+  assert status == endings.COMPLETED
+  assert line == (f'finished: learner step 100 of 100, checkpoint '
+                  f'{tmp_path}/checkpoints/checkpoint-0000000100.npz')
+
+
+def test_a_run_before_its_budget_was_stopped_and_says_how_to_resume(
+    tmp_path, monkeypatch):
+  monkeypatch.setattr(sys, 'argv', ['/repo/launchers/pretrain.py',
+                                    '--num_steps=100', '--workdir=/tmp/a b'])
+  monkeypatch.setattr(sys.modules['__main__'], '__spec__',
+                      types.SimpleNamespace(name='launchers.pretrain'))
+  status, line = endings.training_outcome(_checkpoints(tmp_path, 50), 100)
+  assert status == endings.STOPPED
+  assert line.startswith('stopped: learner step 50 of 100, checkpoint ')
+  assert line.endswith("the same command resumes from it: python -m "
+                       "launchers.pretrain --num_steps=100 '--workdir=/tmp/a "
+                       "b'")
+
+
+def test_a_failed_run_says_what_failed_and_where_it_stands(tmp_path):
+  status, line = endings.training_outcome(_checkpoints(tmp_path), 100,
+                                          failure='node learner/0 failed')
+  assert status == endings.FAILED
+  assert line.startswith('failed (node learner/0 failed): before the first '
+                         'checkpoint (0 of 100 learner steps); after a fix, '
+                         'the same command starts it again: ')
+
+
+def test_sigterm_during_start_up_ends_with_stopped_and_the_resume_command(
+    tiny_atari_dataset, tmp_path):
+  """SIGTERM as soon as the run holds its work directory: before or while
+  Launchpad starts the program, the run ends as stopped, never killed."""
+  command = [sys.executable, '-m', 'launchers.pretrain', '--games=Pong',
+             f'--dataset={tiny_atari_dataset}', '--checkpoints=all',
+             '--network_size=nature_dqn', '--batch_size=8',
+             '--num_steps=100000', f'--workdir={tmp_path}']
+  process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+  lock = os.path.join(tmp_path, workdir_lock.LOCK_FILE)
+  while not (os.path.exists(lock) and os.path.getsize(lock)):
+    assert process.poll() is None, process.communicate()
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  stdout, stderr = process.communicate(timeout=600)
+  assert process.returncode == endings.STOPPED, (stdout + stderr)[-5000:]
+  assert 'Killing entire runtime' not in stdout + stderr
+  last = (stdout + stderr).strip().splitlines()[-1]
+  assert last.startswith('stopped by SIGTERM'), last
+  assert 'python -m launchers.pretrain --games=Pong' in last
