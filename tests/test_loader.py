@@ -304,3 +304,16 @@ def test_streaming_pool_is_bounded(tmp_path):
   sampler.close()
   with pytest.raises(StopIteration):
     next(sampler)
+
+
+def test_one_pass_emits_full_batches_only_as_documented(tmp_path):
+  # 5 + 6 = 11 transitions in batches of 4: two batches; the last 3
+  # transitions of the pass are not emitted (LoaderConfig.repeat).
+  _write(tmp_path, 'Pong', [[([0.0] * 5, True), ([0.0] * 6, False)]])
+  batches = list(loader.make_multigame_iterator(loader.LoaderConfig(
+      games=['Pong'], source=str(tmp_path), batch_size=4, repeat=False)))
+  assert [len(batch.action) for batch in batches] == [4, 4]
+  emitted = {_identify(observation) for batch in batches
+             for observation in batch.observation}
+  assert len(emitted) == 8
+  assert 'not emitted' in loader.LoaderConfig.__doc__
