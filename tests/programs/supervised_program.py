@@ -34,6 +34,15 @@ TARGET = 40
 TICK_SECONDS = 0.05
 
 
+def _connect(counter):
+  """(stop check, counter client) once the counter serves; None if the
+  program stops first."""
+  should_stop = stop.stop_check()
+  if not stop.wait_until_serving([(counter, 'get_counts')], should_stop):
+    return None
+  return should_stop, stop.CounterClient(counter, should_stop)
+
+
 class Actor:
 
   def __init__(self, counter, actor_id: int, mode: str):
@@ -43,11 +52,10 @@ class Actor:
     supervision.run_expendable(f'actor/{self._actor_id}', self._tick)
 
   def _tick(self):
-    should_stop = stop.stop_check()
-    if not stop.wait_until_serving([(self._counter, 'get_counts')],
-                                   should_stop):
+    connected = _connect(self._counter)
+    if connected is None:
       return
-    counter = stop.CounterClient(self._counter, should_stop)
+    should_stop, counter = connected
     failing = self._actor_id == 1 or self._mode == 'actors_raise'
     while not should_stop():
       counter.increment(ticks=1)
@@ -66,11 +74,10 @@ class Learner:
     self._counter, self._mode = counter, mode
 
   def run(self):
-    should_stop = stop.stop_check()
-    if not stop.wait_until_serving([(self._counter, 'get_counts')],
-                                   should_stop):
+    connected = _connect(self._counter)
+    if connected is None:
       return
-    counter = stop.CounterClient(self._counter, should_stop)
+    should_stop, counter = connected
     while not should_stop():
       if (self._mode != 'forever' and
           counter.get_counts().get('ticks', 0) >= TARGET):
