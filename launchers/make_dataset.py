@@ -11,11 +11,14 @@ opens and `atari_data.loader` reads. The per-checkpoint mean returns are
 printed and stored in the dataset's metadata.json.
 """
 
+import os
+
 from absl import app
 from absl import flags
 
 from atari_data import policies
 from atari_data import recorder
+from environments import atari
 from launchers.programs import command_line
 from launchers.programs import endings
 from launchers.programs import field_checks
@@ -76,6 +79,15 @@ def main(argv):
         mode=_MODE.value,
         difficulty=_DIFFICULTY.value,
         overwrite=_OVERWRITE.value)
+    for game in config.games:
+      # Refused here, before any game is recorded, rather than at its turn.
+      target = recorder.dataset_dir(config.output_dir, game)
+      if os.path.exists(target) and not config.overwrite:
+        raise FileExistsError(f'{target} exists; pass --overwrite to replace '
+                              'it or choose another --output_dir.')
+      # Building the game validates --mode and --difficulty.
+      atari.make_atari_environment(game, mode=config.mode,
+                                   difficulty=config.difficulty)
   if _BEHAVIOUR.value == 'lookahead':
     policy_factory = policies.LookaheadSchedule(
         epsilon_last=_EPSILON_LAST.value, horizon=_HORIZON.value,

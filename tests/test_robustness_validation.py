@@ -203,3 +203,17 @@ def test_evaluate_refuses_a_file_that_is_not_a_checkpoint(tmp_path):
   np.savez(tmp_path / 'fake.npz', x=np.zeros(1))
   process = _run('launchers.evaluate', f'--checkpoint={tmp_path / "fake.npz"}')
   _assert_refused(process, 'error: ', 'is not a Scaled Q-Learning checkpoint')
+
+
+def test_make_dataset_refuses_before_recording_anything(tiny_atari_dataset,
+                                                        tmp_path):
+  _assert_refused(_run('launchers.make_dataset', '--games=Pong', '--mode=999',
+                       f'--output_dir={tmp_path}'),
+                  'error: Mode 999 is not valid for Pong; valid modes: [0, 1]')
+  assert os.listdir(tmp_path) == []
+  # Freeway (new) would be recorded first, then Pong (there) refused.
+  before = sorted(os.listdir(tiny_atari_dataset))
+  _assert_refused(_run('launchers.make_dataset', '--games=Freeway,Pong',
+                       f'--output_dir={tiny_atari_dataset}'),
+                  f'error: {tiny_atari_dataset}/Pong exists; pass --overwrite')
+  assert sorted(os.listdir(tiny_atari_dataset)) == before
