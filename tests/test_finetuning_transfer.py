@@ -15,7 +15,7 @@ import pytest
 from agents.scaled_ql import checkpointing
 from atari_data import loader
 from benchmarks.study import config as study_config
-from benchmarks.study import run
+from benchmarks.study import offline
 from launchers.programs import checkpoint_loading
 from launchers.programs import offline_program
 from tests_support import tiny_experiment
@@ -82,7 +82,7 @@ def test_the_two_runs_see_the_same_batches(tiny_atari_dataset,
 def test_the_study_runs_differ_only_in_their_initial_parameters(tmp_path):
   study = study_config.FINETUNING
   experiments = {
-      method.name: run.make_experiment(study, method, 1, str(tmp_path),
+      method.name: offline.make_experiment(study, method, 1, str(tmp_path),
                                        init_from=(str(tmp_path / 'c.npz') if
                                                   method.init_from else None))
       for method in study.methods}

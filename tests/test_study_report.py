@@ -150,7 +150,7 @@ def test_report_files_and_claims(results_dir, tmp_path):
   assert '| scaled_ql | 3 |' in text and '| bc | 2 |' in text
   assert 'no_cql' not in text
   assert 'scaled_ql vs its data' in text
-  assert 'scaled_ql vs bc:' in text
+  assert 'scaled_ql vs bc (data-normalised IQM):' in text
   assert 'scaled_ql is higher, the intervals do not overlap' in text
   assert 'Area under the learning curve' in text
   assert os.path.basename(written['final scores per game']) in text

@@ -3,17 +3,26 @@
 import dataclasses
 import json
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
+from builders import config as builder_config
 from benchmarks.study import config as study_config
 from benchmarks.study import data
+from benchmarks.study import offline
+from benchmarks.study import online
 from benchmarks.study import report
 from benchmarks.study import results
-from benchmarks.study import run
+from benchmarks.study import runs
 from launchers.programs import checkpoint_loading
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(TESTS_DIR)
 
 TINY = (('network_size', 'nature_dqn'), ('feature_dim', 32),
         ('batch_size', 8), ('n_step', 3))
@@ -36,10 +45,10 @@ def seed_0_runs(tmp_path_factory):
   tmp_path = tmp_path_factory.mktemp('tiny_study')
   root, results_dir = str(tmp_path / 'root'), str(tmp_path / 'results')
   data.ensure_dataset(STUDY.dataset, root)
-  assert [(m.name, s) for m, s in run.pending_runs(STUDY, results_dir)] == [
+  assert [(m.name, s) for m, s in runs.pending_runs(STUDY, results_dir)] == [
       ('scaled_ql', 0), ('bc', 0), ('scaled_ql', 1), ('bc', 1)]
-  written = [(method, run.run_one(STUDY, method, seed, root, results_dir))
-             for method, seed in run.pending_runs(STUDY, results_dir,
+  written = [(method, offline.run_one(STUDY, method, seed, root, results_dir))
+             for method, seed in runs.pending_runs(STUDY, results_dir,
                                                   seeds=[0])]
   return root, results_dir, written
 
@@ -58,13 +67,13 @@ def test_runs_write_results_are_skipped_when_done_and_make_a_report(
     assert result['reference'] == data.reference_scores(STUDY.dataset, root)
 
   # Done runs are skipped; the pending ones keep the study's order.
-  assert [(m.name, s) for m, s in run.pending_runs(STUDY, results_dir)] == [
+  assert [(m.name, s) for m, s in runs.pending_runs(STUDY, results_dir)] == [
       ('scaled_ql', 1), ('bc', 1)]
-  assert run.pending_runs(STUDY, results_dir, methods=['bc'], seeds=[0]) == []
+  assert runs.pending_runs(STUDY, results_dir, methods=['bc'], seeds=[0]) == []
   with pytest.raises(ValueError, match="Unknown method 'dqn'"):
-    run.pending_runs(STUDY, results_dir, methods=['dqn'])
+    runs.pending_runs(STUDY, results_dir, methods=['dqn'])
   with pytest.raises(ValueError, match='Seed 7 is not one of'):
-    run.pending_runs(STUDY, results_dir, seeds=[7])
+    runs.pending_runs(STUDY, results_dir, seeds=[7])
 
   report_files = report.write_report(results_dir, str(tmp_path / 'report'),
                                      STUDY, reps=200)
@@ -102,23 +111,23 @@ def test_fine_tuning_runs_start_from_the_pretraining_runs_final_checkpoint(
     seed_0_runs, monkeypatch):
   root, results_dir, _ = seed_0_runs
   monkeypatch.setitem(study_config.STUDIES, STUDY.name, STUDY)
-  pretrained_path = run.init_checkpoint(
+  pretrained_path = runs.init_checkpoint(
       FINETUNING, FINETUNING.method('pretrained'), 0, root, results_dir)
   assert pretrained_path == checkpointing.list_checkpoints(os.path.join(
-      run.workdir(root, STUDY, 'scaled_ql', 0), 'checkpoints'))[-1][1]
-  assert run.init_checkpoint(FINETUNING, FINETUNING.method('scratch'), 1,
+      runs.workdir(root, STUDY, 'scaled_ql', 0), 'checkpoints'))[-1][1]
+  assert runs.init_checkpoint(FINETUNING, FINETUNING.method('scratch'), 1,
                              root, results_dir) is None
   # Seed 1 of the pre-training has no result: its fine-tuning waits, and
   # the message says what to run.
   with pytest.raises(ValueError, match='--study=tiny_study '
                      '--methods=scaled_ql --seeds=1'):
-    run.init_checkpoint(FINETUNING, FINETUNING.method('frozen'), 1, root,
+    runs.init_checkpoint(FINETUNING, FINETUNING.method('frozen'), 1, root,
                         results_dir)
 
-  data.ensure_dataset(FINETUNING.dataset, run.study_root(root, FINETUNING))
+  data.ensure_dataset(FINETUNING.dataset, runs.study_root(root, FINETUNING))
   pretrained = checkpoint_loading.load_checkpoint(pretrained_path).params
   for name in ('frozen', 'pretrained'):
-    path = run.run_one(FINETUNING, FINETUNING.method(name), 0, root,
+    path = offline.run_one(FINETUNING, FINETUNING.method(name), 0, root,
                        results_dir)
     assert path == results.result_path(results_dir, FINETUNING.name, name, 0)
     transfer = results.read(path)['transfer']
@@ -126,7 +135,7 @@ def test_fine_tuning_runs_start_from_the_pretraining_runs_final_checkpoint(
     assert transfer['max_feature_difference'] == 0.0
     final = checkpoint_loading.load_checkpoint(checkpoint_loading.
                                                checkpoint_path(
-        run.workdir(root, FINETUNING, name, 0), None))
+        runs.workdir(root, FINETUNING, name, 0), None))
     assert final.builder.config.games == ('Breakout',)
     same = [np.array_equal(final_value, _shared_layers(pretrained)[m][n])
             for m, values in _shared_layers(final.params).items()
@@ -154,3 +163,62 @@ def test_the_reference_scores_come_from_the_recorded_data(tmp_path):
     assert random_play['behaviour'] == 'uniform random'
     assert scores['random_score'] == pytest.approx(
         random_play['mean_complete_game_score'])
+
+
+ONLINE = study_config.OnlineStudy(
+    name='tiny_online',
+    variants=(study_config.GameVariant('Qbert', difficulty=1),),
+    methods=(study_config.Method('pretrained', 'scaled_ql', 'pre-trained',
+                                 TINY, init_from='scaled_ql'),
+             study_config.Method('scratch', 'scaled_ql', 'scratch', TINY)),
+    pretraining=STUDY.name, seeds=(0,), num_env_steps=260,
+    eval_every_steps=50, curve_episodes=1, final_episodes=2,
+    max_episode_frames=400, random_episodes=1, work_subdir='tiny_online',
+    online=builder_config.OnlineSettings(min_replay_size=100))
+
+
+def test_online_fine_tuning_runs_write_results_and_a_report(seed_0_runs,
+                                                           tmp_path):
+  root, results_dir, _ = seed_0_runs
+  online.ensure_random_play(ONLINE, root)
+  for method in ONLINE.methods:
+    # In a process of its own, as a command line runs it: Launchpad's
+    # termination alarm and pytest's timeout share SIGALRM.
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {TESTS_DIR!r})
+        import test_study_run as t
+        from benchmarks.study import config, online
+        config.STUDIES[t.STUDY.name] = t.STUDY
+        print(online.run_one(t.ONLINE, t.ONLINE.method({method.name!r}), 0,
+                             {root!r}, {results_dir!r}))
+    """)
+    process = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert process.returncode == 0, process.stdout + process.stderr
+    path = process.stdout.strip().splitlines()[-1]
+    assert path == results.result_path(results_dir, ONLINE.name, method.name,
+                                       0)
+    result = results.read(path)
+    assert result['kind'] == 'online'
+    assert result['games'] == ['Qbert difficulty 1']
+    assert len(result['final']['Qbert difficulty 1']['episode_scores']) == 2
+    # (260 - 100) transitions x 8 samples per insert / batch 8.
+    final = checkpoint_loading.load_checkpoint(checkpoint_loading.
+                                               checkpoint_path(
+        online.variant_workdir(root, ONLINE, method.name, 0,
+                               ONLINE.variants[0]), None))
+    assert final.step == 160
+    assert final.builder.config.games == (
+        ('MsPacman', 'Qbert') if method.init_from else ('Qbert',))
+    # Environment steps through the rate limiter: 100 + learner steps x
+    # batch 8 / 8 samples per insert.
+    assert result['curve'] and all(
+        p['env_steps'] == 100 + p['learner_steps'] for p in result['curve'])
+  written = report.write_report(results_dir, str(tmp_path / 'report'),
+                                ONLINE, reps=200)
+  with open(written['report']) as f:
+    text = f.read()
+  assert '| Qbert difficulty 1 |' in text
+  assert 'pretrained vs scratch (human-normalised IQM)' in text
+  assert 'data-normalised' not in text

@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 from agents.scaled_ql import config as learner_config
+from builders import config as builder_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,10 +194,109 @@ FINETUNING = Study(name='offline_finetuning_v1', dataset=FINETUNING_DATASET,
                    eval_every_steps=2_500, focus='pretrained',
                    pretraining=STUDY.name, work_subdir='offline_finetuning_v1')
 
-STUDIES = {study.name: study for study in (STUDY, FINETUNING)}
 
 
-def study_named(name: str) -> Study:
+@dataclasses.dataclass(frozen=True)
+class GameVariant:
+  """An ALE mode/difficulty of a game (None: the game's default)."""
+  game: str
+  mode: Optional[int] = None
+  difficulty: Optional[int] = None
+
+  @property
+  def label(self) -> str:
+    """The variant's name in result files and reports."""
+    parts = [self.game]
+    if self.mode is not None:
+      parts.append(f'mode {self.mode}')
+    if self.difficulty is not None:
+      parts.append(f'difficulty {self.difficulty}')
+    return ' '.join(parts)
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineStudy:
+  """Online fine-tuning (Reverb replay, actors, launchers.finetune_online's
+  program) on game variants the pre-training data never had.
+
+  Attributes:
+    name, methods, seeds, focus, pretraining, work_subdir: as in Study.
+    variants: the game variants, each a program of its own in every run.
+    num_env_steps: environment steps per variant and run.
+    eval_every_steps: learner steps between the curve's evaluations.
+    curve_episodes: episodes per evaluation of the curve.
+    final_episodes: evaluation episodes of the final parameters.
+    max_episode_frames: episode cap of the actors and the evaluations.
+    random_episodes: episodes of uniform random play per variant, the
+      floor every method is measured from.
+    launch_type: the Launchpad launch type of the runs.
+    online: actors' exploration and the Reverb replay
+      (builders.config.OnlineSettings, where the defaults and their sources
+      are).
+  """
+  name: str
+  variants: Tuple[GameVariant, ...]
+  methods: Tuple[Method, ...]
+  pretraining: str
+  seeds: Tuple[int, ...] = (0, 1, 2)
+  num_env_steps: int = 20_000
+  eval_every_steps: int = 1_000
+  curve_episodes: int = 2
+  final_episodes: int = 10
+  max_episode_frames: int = 18_000
+  random_episodes: int = 20
+  focus: str = 'pretrained'
+  work_subdir: str = ''
+  launch_type: str = 'local_mt'
+  online: builder_config.OnlineSettings = builder_config.OnlineSettings()
+
+  method = Study.method
+  learner_config = Study.learner_config
+
+  @property
+  def games(self) -> Tuple[str, ...]:
+    return tuple(variant.label for variant in self.variants)
+
+  def settings(self, method: Method, seed: int) -> Dict[str, Any]:
+    """What a result file records about how it was made."""
+    return {
+        'method': dataclasses.asdict(method),
+        'learner': dataclasses.asdict(self.learner_config(method)),
+        'variants': [dataclasses.asdict(v) for v in self.variants],
+        'num_env_steps': self.num_env_steps, 'seed': seed,
+        'eval_every_steps': self.eval_every_steps,
+        'curve_episodes': self.curve_episodes,
+        'final_episodes': self.final_episodes,
+        'max_episode_frames': self.max_episode_frames,
+        'launch_type': self.launch_type,
+        'online': dataclasses.asdict(self.online),
+    }
+
+
+# Does pre-training help online fine-tuning on new variants of its games?
+# The paper's budget of 20k online steps, on the ALE variants the
+# small_scale_v1 games have (Asterix has none): a MsPacman mode and Qbert's
+# other difficulty, from the Scaled QL runs vs from scratch.
+ONLINE_FINETUNING = OnlineStudy(
+    name='online_finetuning_v1',
+    variants=(GameVariant('MsPacman', mode=1),
+              GameVariant('Qbert', difficulty=1)),
+    methods=(
+        Method('pretrained', 'scaled_ql', 'Fine-tuned online from the '
+               'small_scale_v1 Scaled QL run of the same seed (all its '
+               'parameters; the variant\'s game head trains on)',
+               init_from='scaled_ql'),
+        Method('scratch', 'scaled_ql', 'The same learner and settings, '
+               'online from scratch (one head)'),
+    ),
+    pretraining=STUDY.name, work_subdir='online_finetuning_v1')
+
+STUDIES = {study.name: study
+           for study in (STUDY, FINETUNING, ONLINE_FINETUNING)}
+
+
+def study_named(name: str):
+  """The Study or OnlineStudy called `name`."""
   if name not in STUDIES:
     raise ValueError(f'Unknown study {name!r}; studies: {sorted(STUDIES)}.')
   return STUDIES[name]

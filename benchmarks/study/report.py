@@ -32,10 +32,12 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 DEFAULT_OUTPUT_DIR = os.path.join(_REPO_ROOT, 'docs', 'study')
 
 
-def curve_area(curve: Sequence[Mapping], game: str) -> float:
+def curve_area(curve: Sequence[Mapping], game: str,
+               steps_key: str = 'learner_steps') -> float:
   """The learning curve's mean score over the steps it spans (trapezoid
-  area / span); NaN with fewer than two evaluations of `game`."""
-  points = sorted((p['learner_steps'], p['mean_scores'][game])
+  area / span, steps read from `steps_key`); NaN with fewer than two
+  evaluations of `game`."""
+  points = sorted((p[steps_key], p['mean_scores'][game])
                   for p in curve if game in p['mean_scores'])
   if len(points) < 2:
     return float('nan')
@@ -48,7 +50,13 @@ class StudyTables:
   """The numbers of the report, computed once from the result files.
 
   Attributes:
-    games: the games, in the study's order.
+    online: the study fine-tunes online on game variants (no dataset: the
+      scores are normalised to random play and humans only).
+    steps_key: the curves' x-axis, 'learner_steps' or (online)
+      'env_steps'.
+    normalisations: the aggregates' normalisations, the first one the
+      comparisons' ('data' then 'human'; online 'human').
+    games: the games (online: variant labels), in the study's order.
     methods: methods with at least one result, in the study's order.
     runs: method -> its results, by seed.
     reference: game -> reference scores (identical in every result file).
@@ -56,14 +64,16 @@ class StudyTables:
     area: method -> game -> Estimate of the mean over seeds of the area
       under the learning curve (the curve's mean score over the learner
       steps it spans, trapezoid rule), or None where runs lack a curve.
-    aggregates: normalisation ('data', 'human') -> method -> {'iqm', 'mean'}.
+    aggregates: normalisation -> method -> {'iqm', 'mean'}.
   """
 
-  def __init__(self, results: Sequence[Mapping], study: study_config.Study,
-               reps: int = 20_000):
+  def __init__(self, results: Sequence[Mapping], study, reps: int = 20_000):
     if not results:
       raise results_lib.ResultError(f'No results of study {study.name}.')
-    self.games = list(study.dataset.games)
+    self.online = isinstance(study, study_config.OnlineStudy)
+    self.steps_key = 'env_steps' if self.online else 'learner_steps'
+    self.normalisations = ('human',) if self.online else ('data', 'human')
+    self.games = list(study.games if self.online else study.dataset.games)
     by_method = collections.defaultdict(list)
     for result in results:
       if list(result['games']) != self.games:
@@ -88,7 +98,7 @@ class StudyTables:
           for i, game in enumerate(self.games)}
     self.area = {}
     for method in self.methods:
-      areas = np.array([[curve_area(result['curve'], game)
+      areas = np.array([[curve_area(result['curve'], game, self.steps_key)
                          for game in self.games]
                         for result in self.runs[method]])
       self.area[method] = {
@@ -100,7 +110,7 @@ class StudyTables:
         normalisation: statistics.interval_estimates(
             {m: self.score_matrix(m, normalisation) for m in self.methods},
             reps=reps)
-        for normalisation in ('data', 'human')}
+        for normalisation in self.normalisations}
 
   def score_matrix(self, method: str, normalisation: str) -> np.ndarray:
     """[seeds, games] final mean scores: 'raw', 'data' or 'human'
@@ -127,62 +137,94 @@ def _interval(estimate: statistics.Estimate, digits: int = 1) -> str:
           f'[{estimate.low:.{digits}f}, {estimate.high:.{digits}f}]')
 
 
-def markdown(tables: StudyTables, study: study_config.Study,
-             plots: Mapping[str, str]) -> str:
-  """REPORT.md's text."""
-  lines = [f'# Study {study.name}: results', '',
-           f'{len(tables.games)} games ({", ".join(tables.games)}), learning '
-           f'from checkpoints "{study.dataset.learn_from}" of '
-           f'{study.dataset.num_checkpoints}; {study.num_steps:,} learner '
-           f'steps per run; final evaluation {study.final_episodes} episodes '
-           'per game with sticky actions. Intervals: 95% stratified '
-           'bootstrap over seeds (per game: over seeds only).', '',
-           '## Reference scores (mean game score)', '',
-           '| game | uniform random | learned-from data | all data | best '
+def _reference_table(tables: StudyTables) -> List[str]:
+  if tables.online:
+    lines = ['| variant | uniform random | human |', '|---|---:|---:|']
+    lines += [f'| {game} | {tables.reference[game]["random_score"]:.1f} | '
+              f'{tables.reference[game]["human_score"]:.1f} |'
+              for game in tables.games]
+    return lines
+  lines = ['| game | uniform random | learned-from data | all data | best '
            'checkpoint | human |', '|---|---:|---:|---:|---:|---:|']
   for game in tables.games:
     r = tables.reference[game]
     lines.append(f'| {game} | {r["random_score"]:.1f} | {r["data_score"]:.1f}'
                  f' | {r["all_data_score"]:.1f} | {r["best_score"]:.1f} | '
                  f'{r["human_score"]:.1f} |')
-  lines += ['', '## Final scores per game (mean over seeds [95% CI])', '',
-            '| method | seeds | ' + ' | '.join(tables.games) + ' |',
-            '|---|---:|' + '---:|' * len(tables.games)]
+  return lines
+
+
+def _per_game_table(tables: StudyTables, estimates: Mapping,
+                    bold_above_data: bool) -> List[str]:
+  lines = ['| method | seeds | ' + ' | '.join(tables.games) + ' |',
+           '|---|---:|' + '---:|' * len(tables.games)]
   for method in tables.methods:
     cells = []
     for game in tables.games:
-      estimate = tables.per_game[method][game]
-      above = estimate.low > tables.reference[game]['data_score']
+      estimate = estimates[method][game]
+      if estimate is None:
+        cells.append('no curve')
+        continue
       cell = _interval(estimate)
+      above = bold_above_data and (
+          estimate.low > tables.reference[game]['data_score'])
       cells.append(f'**{cell}**' if above else cell)
     lines.append(f'| {method} | {len(tables.runs[method])} | '
                  + ' | '.join(cells) + ' |')
-  lines += ['', 'Bold: the whole interval lies above the learned-from '
-            "data's mean score.", '',
-            '## Area under the learning curve per game (mean score over '
-            'the evaluations, mean over seeds [95% CI])', '',
-            '| method | seeds | ' + ' | '.join(tables.games) + ' |',
-            '|---|---:|' + '---:|' * len(tables.games)]
-  for method in tables.methods:
-    cells = [_interval(area) if area else 'no curve'
-             for area in (tables.area[method][game] for game in tables.games)]
-    lines.append(f'| {method} | {len(tables.runs[method])} | '
-                 + ' | '.join(cells) + ' |')
+  return lines
+
+
+def markdown(tables: StudyTables, study, plots: Mapping[str, str]) -> str:
+  """REPORT.md's text."""
+  if tables.online:
+    setting = (f'{len(tables.games)} game variants '
+               f'({", ".join(tables.games)}), fine-tuned online for '
+               f'{study.num_env_steps:,} environment steps per variant '
+               f'({study.launch_type}, Reverb replay)')
+    steps = 'environment steps'
+  else:
+    setting = (f'{len(tables.games)} games ({", ".join(tables.games)}), '
+               f'learning from checkpoints "{study.dataset.learn_from}" of '
+               f'{study.dataset.num_checkpoints}; {study.num_steps:,} learner '
+               'steps per run')
+    steps = 'learner steps'
+  lines = [f'# Study {study.name}: results', '',
+           f'{setting}; final evaluation {study.final_episodes} episodes '
+           'per game with sticky actions. Intervals: 95% stratified '
+           'bootstrap over seeds (per game: over seeds only).', '',
+           '## Reference scores (mean game score)', '']
+  lines += _reference_table(tables)
+  lines += ['', '## Final scores per game (mean over seeds [95% CI])', '']
+  lines += _per_game_table(tables, tables.per_game,
+                           bold_above_data=not tables.online)
+  if not tables.online:
+    lines += ['', 'Bold: the whole interval lies above the learned-from '
+              "data's mean score."]
+  lines += ['', '## Area under the learning curve per game (mean score over '
+            f'the {steps} the curve spans, mean over seeds [95% CI])', '']
+  lines += _per_game_table(tables, tables.area, bold_above_data=False)
   lines += ['', f'The curves: {study.curve_episodes} episodes per game every '
             f'{study.eval_every_steps:,} learner steps, from step 0.', '',
-            '## Aggregates over games x seeds', '',
-            '| method | runs | data-normalised IQM | data-normalised mean | '
-            'human-normalised IQM | human-normalised mean |',
-            '|---|---:|---:|---:|---:|---:|']
+            '## Aggregates over games x seeds', '']
+  header = '| method | runs | '
+  for normalisation in tables.normalisations:
+    header += (f'{normalisation}-normalised IQM | '
+               f'{normalisation}-normalised mean | ')
+  lines += [header.rstrip(),
+            '|---|---:|' + '---:|' * 2 * len(tables.normalisations)]
   for method in tables.methods:
-    data = tables.aggregates['data'][method]
-    human = tables.aggregates['human'][method]
-    lines.append(
-        f'| {method} | {len(tables.runs[method])} | '
-        f'{_interval(data["iqm"], 3)} | {_interval(data["mean"], 3)} | '
-        f'{_interval(human["iqm"], 3)} | {_interval(human["mean"], 3)} |')
-  lines += ['', 'Data-normalised: 0 is the learned-from data\'s mean score, '
-            '1 the best behaviour checkpoint\'s.', '']
+    cells = []
+    for normalisation in tables.normalisations:
+      estimate = tables.aggregates[normalisation][method]
+      cells += [_interval(estimate['iqm'], 3),
+                _interval(estimate['mean'], 3)]
+    lines.append(f'| {method} | {len(tables.runs[method])} | '
+                 + ' | '.join(cells) + ' |')
+  if not tables.online:
+    lines += ['', 'Data-normalised: 0 is the learned-from data\'s mean '
+              'score, 1 the best behaviour checkpoint\'s.']
+  lines += ['', 'Human-normalised: 0 is uniform random play, 1 the '
+            'published human score.', '']
   lines += ['## Comparisons', '']
   lines += comparisons(tables, study.focus)
   lines += ['', '## Plots', '']
@@ -195,27 +237,31 @@ def markdown(tables: StudyTables, study: study_config.Study,
 
 
 def comparisons(tables: StudyTables, focus: str) -> List[str]:
-  """Plain sentences on the `focus` method against its data and every other
-  method (data-normalised IQM), where the results allow."""
-  data_iqm = tables.aggregates['data']
-  if focus not in data_iqm:
+  """Plain sentences on the `focus` method against its data (offline) and
+  every other method, on the first normalisation's IQM, where the results
+  allow."""
+  normalisation = tables.normalisations[0]
+  iqm = tables.aggregates[normalisation]
+  if focus not in iqm:
     return [f'No results of {focus} yet.']
-  ours = data_iqm[focus]['iqm']
+  ours = iqm[focus]['iqm']
   runs = {method: len(tables.runs[method]) for method in tables.methods}
-  if runs[focus] < 2:
-    verdict = ('above' if ours.point > 0 else 'below'
-               if ours.point < 0 else 'at')
-    verdict += ' the data (0), from one run: no interval, no conclusion yet'
-  else:
-    verdict = ('above' if ours.low > 0 else
-               'below' if ours.high < 0 else 'not distinguishable from')
-    verdict += ' the data (0)'
-  lines = [f'- {focus} vs its data: data-normalised IQM '
-           f'{_interval(ours, 3)}, {verdict}.']
+  lines = []
+  if not tables.online:
+    if runs[focus] < 2:
+      verdict = ('above' if ours.point > 0 else 'below'
+                 if ours.point < 0 else 'at')
+      verdict += ' the data (0), from one run: no interval, no conclusion yet'
+    else:
+      verdict = ('above' if ours.low > 0 else
+                 'below' if ours.high < 0 else 'not distinguishable from')
+      verdict += ' the data (0)'
+    lines.append(f'- {focus} vs its data: data-normalised IQM '
+                 f'{_interval(ours, 3)}, {verdict}.')
   for method in tables.methods:
     if method == focus:
       continue
-    other = data_iqm[method]['iqm']
+    other = iqm[method]['iqm']
     if min(runs[focus], runs[method]) < 2:
       relation = (f'{focus} is ' + ('higher' if ours.point > other.point
                                      else 'lower') +
@@ -227,8 +273,9 @@ def comparisons(tables: StudyTables, focus: str) -> List[str]:
       relation = f'{focus} is higher, the intervals do not overlap'
     else:
       relation = f'{focus} is lower, the intervals do not overlap'
-    lines.append(f'- {focus} vs {method}: {_interval(ours, 3)} vs '
-                 f'{_interval(other, 3)}; {relation}.')
+    lines.append(f'- {focus} vs {method} ({normalisation}-normalised IQM): '
+                 f'{_interval(ours, 3)} vs {_interval(other, 3)}; '
+                 f'{relation}.')
   return lines
 
 
@@ -245,10 +292,11 @@ def plot_per_game(tables: StudyTables, path: str) -> str:
                      [estimate.high - estimate.point]], capsize=3,
                label=method)
     reference = tables.reference[game]
-    axis.axhline(reference['data_score'], color='black', linestyle='--',
-                 label='learned-from data')
-    axis.axhline(reference['all_data_score'], color='grey', linestyle=':',
-                 label='all data')
+    if not tables.online:
+      axis.axhline(reference['data_score'], color='black', linestyle='--',
+                   label='learned-from data')
+      axis.axhline(reference['all_data_score'], color='grey', linestyle=':',
+                   label='all data')
     axis.axhline(reference['random_score'], color='red', linestyle='-.',
                  label='uniform random')
     axis.set_xticks(range(len(tables.methods)))
@@ -260,54 +308,73 @@ def plot_per_game(tables: StudyTables, path: str) -> str:
 
 
 def plot_aggregates(tables: StudyTables, path: str) -> str:
-  """IQM and mean (data-normalised) with CIs, one row per method."""
+  """IQM and mean (the first normalisation) with CIs, one row per method."""
+  normalisation = tables.normalisations[0]
   figure, axes = plt.subplots(1, 2, figsize=(9, 0.5 * len(tables.methods)
                                              + 1.5))
   for axis, name in zip(axes, ('iqm', 'mean')):
     for row, method in enumerate(tables.methods):
-      estimate = tables.aggregates['data'][method][name]
+      estimate = tables.aggregates[normalisation][method][name]
       axis.errorbar(estimate.point, row,
                     xerr=[[estimate.point - estimate.low],
                           [estimate.high - estimate.point]],
                     fmt='o', capsize=4)
-    axis.axvline(0.0, color='black', linestyle='--', label='data (0)')
-    axis.axvline(1.0, color='grey', linestyle=':', label='best checkpoint (1)')
+    if tables.online:
+      axis.axvline(0.0, color='red', linestyle='-.', label='random play (0)')
+    else:
+      axis.axvline(0.0, color='black', linestyle='--', label='data (0)')
+      axis.axvline(1.0, color='grey', linestyle=':',
+                   label='best checkpoint (1)')
     axis.set_yticks(range(len(tables.methods)))
     axis.set_yticklabels(tables.methods)
     axis.invert_yaxis()
-    axis.set_xlabel(f'data-normalised {name.upper()} (95% CI)')
+    axis.set_xlabel(f'{normalisation}-normalised {name.upper()} (95% CI)')
   axes[0].legend(fontsize=7)
   return atomic_files.save_figure_atomically(figure, path)
 
 
 def plot_curves(tables: StudyTables, path: str) -> str:
-  """Evaluation score vs learner steps, mean over seeds (min-max band)."""
+  """Evaluation score vs steps (learner steps; online: environment steps),
+  mean over seeds with a min-max band. Seeds evaluated at other steps (an
+  online program evaluates when the learner gets there) are interpolated
+  onto the steps they all span."""
   figure, axes = plt.subplots(1, len(tables.games),
                               figsize=(4.5 * len(tables.games), 3.5))
   axes = np.atleast_1d(axes)
   for axis, game in zip(axes, tables.games):
     for method in tables.methods:
-      curves = [{p['learner_steps']: p['mean_scores'][game]
-                 for p in result['curve'] if game in p['mean_scores']}
+      curves = [sorted((p[tables.steps_key], p['mean_scores'][game])
+                       for p in result['curve'] if game in p['mean_scores'])
                 for result in tables.runs[method]]
-      steps = sorted(set.intersection(*(set(c) for c in curves)))
+      if not all(curves):
+        continue
+      low = max(curve[0][0] for curve in curves)
+      high = min(curve[-1][0] for curve in curves)
+      steps = sorted({step for curve in curves for step, _ in curve
+                      if low <= step <= high})
       if not steps:
         continue
-      values = np.array([[c[s] for s in steps] for c in curves])
+      values = np.array([np.interp(steps, *zip(*curve)) for curve in curves])
       line, = axis.plot(steps, values.mean(axis=0), label=method)
       axis.fill_between(steps, values.min(axis=0), values.max(axis=0),
                         color=line.get_color(), alpha=0.15)
-    axis.axhline(tables.reference[game]['data_score'], color='black',
-                 linestyle='--', label='learned-from data')
+    reference = tables.reference[game]
+    if tables.online:
+      axis.axhline(reference['random_score'], color='red', linestyle='-.',
+                   label='uniform random')
+    else:
+      axis.axhline(reference['data_score'], color='black', linestyle='--',
+                   label='learned-from data')
     axis.set_title(game)
-    axis.set_xlabel('learner steps')
+    axis.set_xlabel(tables.steps_key.replace('_', ' ').replace(
+        'env', 'environment'))
     axis.set_ylabel('mean game score')
   axes[-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.0, 1.0))
   return atomic_files.save_figure_atomically(figure, path)
 
 
 def write_report(results_dir: str, output_dir: str,
-                 study: study_config.Study = study_config.STUDY,
+                 study=study_config.STUDY,
                  reps: int = 20_000) -> Dict[str, str]:
   """Writes <output_dir>/<study>/REPORT.md and its PNGs; returns name ->
   path."""

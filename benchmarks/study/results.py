@@ -9,6 +9,10 @@ fails the check below is an error, never silently replaced.
   {
     "schema_version": 1,
     "study": name of the study definition,
+    "kind": "offline" (the default when absent) or "online" (fine-tuning
+            on game variants: "games" are variant labels, the reference has
+            only random_score and human_score, curve points also have
+            "env_steps"),
     "method": name,  "seed": k,
     "settings": everything that defines the run (method, learner, data,
                 budget, evaluation), for reference,
@@ -44,8 +48,12 @@ DEFAULT_RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                    'results')
 _REQUIRED = ('schema_version', 'study', 'method', 'seed', 'settings', 'games',
              'final', 'curve', 'reference', 'run')
-_REFERENCE_FIELDS = ('data_score', 'best_score', 'all_data_score',
-                     'random_score', 'human_score')
+# Reference scores per kind of run ('kind': 'offline' when absent).
+REFERENCE_FIELDS = {
+    'offline': ('data_score', 'best_score', 'all_data_score', 'random_score',
+                'human_score'),
+    'online': ('random_score', 'human_score'),
+}
 
 
 class ResultError(ValueError):
@@ -72,6 +80,10 @@ def validate(result: Mapping[str, Any], where: str = 'result') -> None:
     raise ResultError(f'{where} has schema_version '
                       f'{result["schema_version"]!r}; this code reads '
                       f'{SCHEMA_VERSION}.')
+  kind = result.get('kind', 'offline')
+  if kind not in REFERENCE_FIELDS:
+    raise ResultError(f'{where} has kind {kind!r}; kinds: '
+                      f'{sorted(REFERENCE_FIELDS)}.')
   games = list(result['games'])
   if not games:
     raise ResultError(f'{where} has no games.')
@@ -85,10 +97,12 @@ def validate(result: Mapping[str, Any], where: str = 'result') -> None:
     reference = result['reference'].get(game)
     if reference is None:
       raise ResultError(f'{where} has no reference scores of {game}.')
-    for field in _REFERENCE_FIELDS:
+    for field in REFERENCE_FIELDS[kind]:
       _finite(reference.get(field), f'{where}: {game} {field}')
   for point in result['curve']:
     _finite(point['learner_steps'], f'{where}: a curve step')
+    if kind == 'online':
+      _finite(point.get('env_steps'), f'{where}: a curve environment step')
     for game, score in point['mean_scores'].items():
       _finite(score, f'{where}: a curve score of {game}')
 

@@ -1,0 +1,113 @@
+"""What every study run shares, offline or online.
+
+Where a run works (<root>/<study.work_subdir>/runs/<method>/seed_<k>), which
+runs are pending, the checkpoint a fine-tuning run starts from, its learning
+curve from the evaluator's log, and the record of how it ran.
+"""
+
+import os
+import subprocess
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import jax
+
+from agents.scaled_ql import checkpointing
+from benchmarks.study import config as study_config
+from benchmarks.study import results as results_lib
+from launchers.programs import plots
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+# Final evaluations' environments are seeded apart from training's.
+FINAL_EVALUATION_SEED = 100_000
+
+
+def study_root(root: str, study: study_config.Study) -> str:
+  """The folder of `study`'s data and runs under the runner's --root."""
+  return os.path.join(root, study.work_subdir)
+
+
+def workdir(root: str, study: study_config.Study, method: str,
+            seed: int) -> str:
+  return os.path.join(study_root(root, study), 'runs', method, f'seed_{seed}')
+
+
+def init_checkpoint(study: study_config.Study, method: study_config.Method,
+                    seed: int, root: str, results_dir: str) -> Optional[str]:
+  """The final checkpoint of the pre-training run `method` starts from.
+
+  Raises:
+    ValueError: that run has no result yet, or its final checkpoint is gone
+      (the runs' folders are not committed: rerun it on this machine).
+  """
+  if not method.init_from:
+    return None
+  pretraining = study_config.study_named(study.pretraining)
+  if not os.path.exists(results_lib.result_path(
+      results_dir, pretraining.name, method.init_from, seed)):
+    raise ValueError(
+        f'{method.name} seed {seed} starts from {pretraining.name} '
+        f'{method.init_from} seed {seed}, which has no result yet: run '
+        f'python -m benchmarks.study.run --study={pretraining.name} '
+        f'--methods={method.init_from} --seeds={seed}')
+  checkpoints = dict(checkpointing.list_checkpoints(os.path.join(
+      workdir(root, pretraining, method.init_from, seed), 'checkpoints')))
+  if pretraining.num_steps not in checkpoints:
+    raise ValueError(
+        f'{pretraining.name} {method.init_from} seed {seed} has a result but '
+        f'no final checkpoint (step {pretraining.num_steps}) under {root}: '
+        'its run folder is not committed; remove its result file and rerun '
+        'it here to recreate the checkpoint.')
+  return checkpoints[pretraining.num_steps]
+
+
+def pending_runs(study: study_config.Study, results_dir: str,
+                 methods: Optional[Sequence[str]] = None,
+                 seeds: Optional[Sequence[int]] = None
+                 ) -> List[Tuple[study_config.Method, int]]:
+  """(method, seed) without a result file, seed by seed, in study order."""
+  chosen = [study.method(name) for name in methods] if methods else list(
+      study.methods)
+  for seed in seeds or ():
+    if seed not in study.seeds:
+      raise ValueError(f'Seed {seed} is not one of study {study.name}\'s '
+                       f'seeds {list(study.seeds)}.')
+  return [(method, seed) for seed in (seeds or study.seeds)
+          for method in chosen
+          if not os.path.exists(results_lib.result_path(
+              results_dir, study.name, method.name, seed))]
+
+
+def learning_curve(run_workdir: str) -> List[Dict]:
+  """The in-training evaluations, from the evaluator's log."""
+  by_step = {}
+  for row in plots.read_log(run_workdir, 'evaluator'):
+    step = int(float(row['learner_steps']))
+    by_step.setdefault(step, {})[row['game']] = float(row['mean_return'])
+  return [{'learner_steps': step, 'mean_scores': scores}
+          for step, scores in sorted(by_step.items())]
+
+
+def code_version() -> str:
+  try:
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=_REPO_ROOT,
+                            capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'],
+                           cwd=_REPO_ROOT, capture_output=True, text=True,
+                           check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return 'unknown'
+  return commit + ('+uncommitted' if dirty else '')
+
+
+def run_record(start: float, load_start: Sequence[float]) -> Dict:
+  """The result file's 'run' entry of a run that began at `start`."""
+  return {'wall_seconds': time.time() - start,
+          'load_average': {'start': list(load_start),
+                           'end': list(os.getloadavg())},
+          'code_version': code_version(),
+          'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+          'devices': [str(d) for d in jax.devices()]}
