@@ -1,8 +1,12 @@
-"""Shared fixtures: a small real RLDS recording of two Atari games."""
+"""Shared fixtures: a small real RLDS recording of two Atari games, and a
+tiny run pre-trained on one of them."""
 
 import pytest
 
+from agents.scaled_ql import checkpointing
 from atari_data import recorder
+from launchers.programs import offline_program
+from tests_support import tiny_experiment
 
 TINY_GAMES = ('Pong', 'Breakout')
 
@@ -15,3 +19,14 @@ def tiny_atari_dataset(tmp_path_factory) -> str:
       output_dir=output_dir, games=TINY_GAMES, num_checkpoints=2,
       steps_per_checkpoint=200, seed=0))
   return output_dir
+
+
+@pytest.fixture(scope='session')
+def pong_checkpoint(tiny_atari_dataset, tmp_path_factory) -> str:
+  """The final checkpoint of a tiny run pre-trained on Pong only (Breakout
+  stays unseen), for fine-tuning tests."""
+  workdir = tmp_path_factory.mktemp('pong_only')
+  offline_program.run_single_process(tiny_experiment(
+      tiny_atari_dataset, workdir, games=('Pong',), num_steps=3,
+      eval_every_steps=100))
+  return checkpointing.latest_checkpoint(str(workdir / 'checkpoints'))[1]

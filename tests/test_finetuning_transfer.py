@@ -10,25 +10,12 @@ import dataclasses
 
 import jax
 import numpy as np
-import pytest
 
-from agents.scaled_ql import checkpointing
 from atari_data import loader
 from benchmarks.study import config as study_config
 from benchmarks.study import offline
 from launchers.programs import checkpoint_loading
-from launchers.programs import offline_program
 from tests_support import tiny_experiment
-
-
-@pytest.fixture(scope='module')
-def pong_checkpoint(tiny_atari_dataset, tmp_path_factory):
-  """A tiny run pre-trained on Pong only (Breakout stays unseen)."""
-  workdir = tmp_path_factory.mktemp('pong_pretraining')
-  offline_program.run_single_process(tiny_experiment(
-      tiny_atari_dataset, workdir, games=('Pong',), num_steps=3,
-      eval_every_steps=100))
-  return checkpointing.latest_checkpoint(str(workdir / 'checkpoints'))[1]
 
 
 def _initial_parameters(experiment):

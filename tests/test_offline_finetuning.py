@@ -7,18 +7,7 @@ import pytest
 
 from agents.scaled_ql import checkpointing
 from launchers.programs import checkpoint_loading
-from launchers.programs import offline_program
 from tests_support import TINY_LEARNER, tiny_experiment
-
-
-@pytest.fixture(scope='module')
-def pong_checkpoint(tiny_atari_dataset, tmp_path_factory):
-  """A tiny run pre-trained on Pong only (Breakout stays unseen)."""
-  workdir = tmp_path_factory.mktemp('pong_only')
-  offline_program.run_single_process(tiny_experiment(
-      tiny_atari_dataset, workdir, games=('Pong',), num_steps=3,
-      eval_every_steps=100))
-  return checkpointing.latest_checkpoint(str(workdir / 'checkpoints'))[1]
 
 
 def test_unseen_game_gets_the_pretrained_torso_and_a_fresh_head(
