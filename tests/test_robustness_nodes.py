@@ -101,3 +101,20 @@ def test_sigkill_of_the_local_mp_launcher_takes_every_node_with_it():
   while any(_alive(pid) for pid in pids.values()) and time.time() < deadline:
     time.sleep(0.1)
   assert not [node for node, pid in pids.items() if _alive(pid)]
+
+
+def test_a_stop_during_a_node_start_up_ends_that_node_at_once():
+  launcher = subprocess.Popen([sys.executable, PROGRAM, 'local_mp',
+                               'slow_start'],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, cwd=REPO_ROOT)
+  lines = []
+  for line in launcher.stdout:
+    lines.append(line)
+    if '[learner/0] learner: starting up' in line:
+      break
+  launcher.send_signal(signal.SIGTERM)
+  output = ''.join(lines) + launcher.communicate(timeout=300)[0]
+  assert launcher.returncode == 0, output[-5000:]
+  assert 'Killing entire runtime' not in output
+  assert 'Stopped during start-up: nothing to save; exiting.' in output

@@ -51,10 +51,12 @@ def make_program(experiment: PretrainExperiment) -> lp.Program:
     counter = program.add_node(lp.CourierNode(stop.CounterNode))
   with program.group('learner'):
     learner = program.add_node(
-        lp.CourierNode(_learner_node, experiment, counter))
+        lp.CourierNode(stop.ends_if_stopped_during_start_up(_learner_node),
+                       experiment, counter))
   with program.group('evaluator'):
     program.add_node(
-        lp.CourierNode(_evaluator_node, experiment, learner, counter))
+        lp.CourierNode(stop.ends_if_stopped_during_start_up(_evaluator_node),
+                       experiment, learner, counter))
   return program
 
 

@@ -267,8 +267,9 @@ def make_program(builder,
     counter = program.add_node(lp.CourierNode(stop.CounterNode))
   with program.group('learner'):
     learner = program.add_node(lp.CourierNode(
-        _learner_node, builder, network_factory, environment_spec, replay,
-        counter, config, learner_initializer))
+        stop.ends_if_stopped_during_start_up(_learner_node), builder,
+        network_factory, environment_spec, replay, counter, config,
+        learner_initializer))
   with program.group(ACTOR_GROUP):
     for actor_id in range(config.num_actors):
       program.add_node(lp.CourierNode(
@@ -277,8 +278,8 @@ def make_program(builder,
   if config.evaluation_game:
     with program.group('evaluator'):
       program.add_node(lp.CourierNode(
-          _evaluator_node, builder, network_factory,
-          evaluation_policy_factory or policy_factory,
+          stop.ends_if_stopped_during_start_up(_evaluator_node), builder,
+          network_factory, evaluation_policy_factory or policy_factory,
           evaluation_environment_factory, environment_spec, learner, counter,
           config))
   return program

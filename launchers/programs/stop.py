@@ -35,6 +35,7 @@ import functools
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple
@@ -164,6 +165,45 @@ def _stop_when_set(event: threading.Event, manager):
       return
   logging.error('No expendable node is left; stopping the program.')
   os.kill(os.getpid(), signal.SIGTERM)
+
+
+def ends_if_stopped_during_start_up(constructor: Callable[..., Any]
+                                    ) -> Callable[..., Any]:
+  """A node constructor whose process ends at once when the program stops
+  while it runs (local_mp node processes; elsewhere it is `constructor`).
+
+  A node sees the stop only once its start-up is over, and a learner's
+  start-up (datasets, network, checkpoint restore) can outlast the notice on
+  a busy machine. A node that has not started has nothing to save, so a stop
+  (SIGTERM) during its constructor ends its process with exit status 0.
+  """
+
+  @functools.wraps(constructor, updated=())
+  def construct(*args, **kwargs):
+    if (supervision_lib.in_launching_process() or
+        threading.current_thread() is not threading.main_thread()):
+      return constructor(*args, **kwargs)
+    try:
+      stopped = lp.stop_event()
+    except RuntimeError:  # Not in a Launchpad node.
+      return constructor(*args, **kwargs)
+    if stopped.is_set():
+      _end_during_start_up(signal.SIGTERM, None)
+    previous = signal.signal(signal.SIGTERM, _end_during_start_up)
+    try:
+      return constructor(*args, **kwargs)
+    finally:
+      signal.signal(signal.SIGTERM, previous)
+
+  return construct
+
+
+def _end_during_start_up(signum, frame):
+  del signum, frame
+  logging.info('Stopped during start-up: nothing to save; exiting.')
+  logging.flush()
+  sys.stdout.flush()
+  os._exit(0)  # pylint: disable=protected-access
 
 
 def _define_missing_launchpad_placeholder_flag():

@@ -85,6 +85,12 @@ def current() -> Supervision:
   return _CURRENT[-1]
 
 
+def in_launching_process() -> bool:
+  """Whether this process launches a program (local_mt nodes run in it);
+  false in a local_mp node process."""
+  return bool(_CURRENT)
+
+
 @contextlib.contextmanager
 def supervising(supervision: Supervision) -> Iterator[Supervision]:
   """Makes `supervision` the one of the program this process launches."""
@@ -102,7 +108,7 @@ def run_expendable(node: str, run: Callable[[], None]):
   try:
     run()
   except Exception as e:  # pylint: disable=broad-except
-    if not _CURRENT:
+    if not in_launching_process():
       raise
     logging.exception('%s raised:', node)
     current().report_failure(node, f'{type(e).__name__}: {e}')

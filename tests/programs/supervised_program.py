@@ -10,6 +10,8 @@ stops the program once the counter has TARGET ticks. MODE:
   actor_raises   actor 1 raises after its first tick
   actor_killed   actor 1 SIGKILLs its own process (local_mp only)
   actors_raise   both actors raise after their first tick
+  slow_start     the learner's start-up never ends by itself (a stop must
+                 end it: stop.ends_if_stopped_during_start_up)
 
 Prints the supervision summary and exits 0, or prints "failed: ..." and
 exits with endings.FAILED.
@@ -71,6 +73,10 @@ class Learner:
   def __init__(self, counter, mode: str):
     if mode == 'learner_fails':
       raise ValueError('the learner cannot start')
+    if mode == 'slow_start':
+      print('learner: starting up', flush=True)
+      while True:
+        time.sleep(TICK_SECONDS)  # A start-up that runs Python throughout.
     self._counter, self._mode = counter, mode
 
   def run(self):
@@ -92,7 +98,8 @@ def make_program(mode: str) -> lp.Program:
   with program.group('counter'):
     counter = program.add_node(lp.CourierNode(stop.CounterNode))
   with program.group('learner'):
-    program.add_node(lp.CourierNode(Learner, counter, mode))
+    program.add_node(lp.CourierNode(
+        stop.ends_if_stopped_during_start_up(Learner), counter, mode))
   with program.group('actor'):
     for actor_id in range(2):
       program.add_node(lp.CourierNode(Actor, counter, actor_id, mode))
