@@ -23,7 +23,9 @@ or write, an XLA compilation), so every node follows the same rules:
   learner reads the replay through `StopAwareIterator`, which ends at the
   stop however long a sample would block;
 * the launching process alone enforces a TERMINATION_NOTICE_SECONDS notice
-  (`launch`), long enough for nodes that are still starting up.
+  (`launch`), long enough for nodes that are still starting up, and a node
+  process stopped during its constructor ends at once
+  (`ends_if_stopped_during_start_up`: it has nothing to save).
 
 docs/ARCHITECTURE.md ("How a program stops") gives the measurements behind
 each rule.
