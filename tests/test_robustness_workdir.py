@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from launchers.programs import endings
+from launchers.programs import plots
 from launchers.programs import workdir_lock
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,3 +62,15 @@ def test_pretrain_refuses_a_workdir_in_use_before_training(
   assert 'Traceback' not in process.stderr
   assert not os.path.exists(os.path.join(tmp_path, 'checkpoints'))
   assert not os.path.exists(os.path.join(tmp_path, 'logs'))
+
+
+def test_a_log_with_a_repeated_header_still_reads(tmp_path):
+  """What two runs at once in one work directory left (before the lock):
+  two header lines in one logs.csv; the later evaluate crashed in its plot."""
+  log = tmp_path / 'logs' / 'learner' / 'logs.csv'
+  log.parent.mkdir(parents=True)
+  log.write_text('learner_steps,td_loss\nlearner_steps,td_loss\n10,0.5\n'
+                 'learner_steps,td_loss\n20,0.25\n')
+  assert plots.read_log(str(tmp_path), 'learner') == [
+      {'learner_steps': '10', 'td_loss': '0.5'},
+      {'learner_steps': '20', 'td_loss': '0.25'}]

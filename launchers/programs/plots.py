@@ -19,13 +19,16 @@ def read_log(workdir: str, label: str) -> List[Dict[str, str]]:
   """Rows of <workdir>/logs/<label>/logs.csv; [] when there is none.
 
   A resumed run appends to the same file and may repeat steps logged after
-  its last checkpoint; the later row of a repeated step wins.
+  its last checkpoint; the later row of a repeated step wins. A header line
+  repeated inside the file (two runs that wrote it at once, before a run
+  held its work directory alone) is not a row.
   """
   path = os.path.join(workdir, 'logs', label, 'logs.csv')
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    rows = list(csv.DictReader(f))
+    rows = [row for row in csv.DictReader(f)
+            if any(value != key for key, value in row.items())]
   latest = {}
   for row in rows:
     latest[(row.get('game'), int(float(row['learner_steps'])))] = row
