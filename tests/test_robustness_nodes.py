@@ -9,11 +9,14 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 from launchers.programs import endings
+from launchers.programs import workdir_lock
+from tests_support import checkpoint_steps
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = os.path.join('tests', 'programs', 'supervised_program.py')
@@ -118,3 +121,35 @@ def test_a_stop_during_a_node_start_up_ends_that_node_at_once():
   assert launcher.returncode == 0, output[-5000:]
   assert 'Killing entire runtime' not in output
   assert 'Stopped during start-up: nothing to save; exiting.' in output
+
+
+def test_sigkill_of_a_training_launcher_leaves_no_node_behind(
+    tiny_atari_dataset, tmp_path):
+  """The issue's case: pre-training under local_mp, the launcher killed
+  while the learner trains and checkpoints."""
+  launcher = subprocess.Popen(
+      [sys.executable, '-m', 'launchers.pretrain', '--lp_launch_type=local_mp',
+       '--games=Pong', f'--dataset={tiny_atari_dataset}', '--checkpoints=all',
+       '--network_size=nature_dqn', '--batch_size=8', '--num_steps=1000000',
+       '--checkpoint_every_steps=5', '--eval_every_steps=1000000',
+       f'--workdir={tmp_path}'],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+  output = []
+  reader = threading.Thread(target=lambda: output.extend(launcher.stdout),
+                            daemon=True)
+  reader.start()
+  deadline = time.time() + 900  # A bound for a broken run only.
+  while not checkpoint_steps(str(tmp_path)) and time.time() < deadline:
+    assert launcher.poll() is None, ''.join(output)[-5000:]
+    time.sleep(0.2)
+  pids = dict(re.findall(r'Node (\S+): pid (\d+)\.', ''.join(output)))
+  assert sorted(pids) == ['counter/0', 'evaluator/0', 'learner/0'], pids
+  launcher.send_signal(signal.SIGKILL)
+  launcher.wait()
+  deadline = time.time() + 30
+  while (any(_alive(int(pid)) for pid in pids.values()) and
+         time.time() < deadline):
+    time.sleep(0.1)
+  assert not [node for node, pid in pids.items() if _alive(int(pid))]
+  # Nothing holds the work directory: the same command can run again.
+  workdir_lock.WorkdirLock(str(tmp_path)).release()
