@@ -1,4 +1,5 @@
-r"""The main job on a small embedded default: record, pre-train, evaluate.
+r"""The main job on a small embedded default: record, pre-train, evaluate,
+compare with behaviour cloning.
 
 1. Records low-quality play of a few real Atari games as an RLDS dataset in
    the RL Unplugged schema (reused when already there): two behaviour
@@ -10,6 +11,10 @@ r"""The main job on a small embedded default: record, pre-train, evaluate.
 3. Evaluates the final checkpoint on the real games and prints, per game,
    the agent's mean score next to the data's mean score, human-normalised
    scores and their mean/median/IQM, and where the learning-curve plots are.
+4. Pre-trains Acme's behaviour cloning on the same data, network, steps and
+   batch, evaluates it the same way and prints Scaled QL, BC and the data
+   side by side: the comparison of the study (docs/STUDY.md) in miniature,
+   one seed, so it shows the claim rather than settles it.
 
 Re-running reuses the dataset and resumes (or skips) training.
 
@@ -21,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any, Dict
 
 from absl import flags
 from absl import logging
@@ -44,7 +50,12 @@ _GAMES = flags.DEFINE_list('games', ['Breakout', 'SpaceInvaders', 'MsPacman'],
                            'Games to record and pre-train on.')
 _STEPS_PER_CHECKPOINT = flags.DEFINE_integer(
     'steps_per_checkpoint', 10_000, 'Recorded agent steps per behaviour checkpoint.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', 16_000, 'Learner steps.')
+# 12,000 steps: Scaled QL and BC both fit in the demo's 20 minutes.
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 12_000,
+                                  'Learner steps (of each agent).')
+_COMPARE_BC = flags.DEFINE_bool(
+    'compare_bc', True, "Also pre-train Acme's BC on the same data and "
+    'budget and print it beside Scaled QL and the data.')
 # The learner flags of launchers.pretrain, passed on to it. n-step 10 and
 # Adam epsilon 1e-8 instead of the paper's 1 and Dopamine's 3.125e-4: within
 # a CPU budget, only these made values and greedy actions state-dependent
@@ -87,10 +98,11 @@ def ensure_dataset(dataset_dir: str, games, steps_per_checkpoint: int):
   loader.resolve_sources(loader.LoaderConfig(games=games, source=dataset_dir))
 
 
-def pretrain(dataset_dir: str, workdir: str):
-  """Runs the Launchpad pre-training program as its own process."""
+def pretrain(dataset_dir: str, workdir: str, agent: str):
+  """Runs the Launchpad pre-training program of `agent` as its own process."""
   command = [
       sys.executable, '-m', 'launchers.pretrain', '--lp_launch_type=local_mt',
+      f'--agent={agent}',
       f'--games={",".join(_GAMES.value)}', f'--dataset={dataset_dir}',
       '--checkpoints=all', f'--num_steps={_NUM_STEPS.value}',
       *command_line.learner_flag_arguments(_LEARNER), f'--seed={_SEED.value}',
@@ -102,24 +114,52 @@ def pretrain(dataset_dir: str, workdir: str):
   subprocess.run(command, check=True, cwd=_REPO_ROOT)
 
 
+def comparison_table(tables: Dict[str, Dict[str, Any]]) -> str:
+  """Markdown: per game the data's mean score and each agent's (bold above
+  the data's), then each agent's human-normalised IQM."""
+  agents = list(tables)
+  first = tables[agents[0]]
+  lines = ['| game | data mean score | ' + ' | '.join(agents) + ' |',
+           '|---|---:|' + '---:|' * len(agents)]
+  for row_number, row in enumerate(first['games']):
+    scores = [tables[agent]['games'][row_number]['mean_score']
+              for agent in agents]
+    cells = [f'**{score:.1f}**' if score > row['data_mean_score']
+             else f'{score:.1f}' for score in scores]
+    lines.append(f"| {row['game']} | {row['data_mean_score']:.1f} | "
+                 + ' | '.join(cells) + ' |')
+  lines.append('| human-normalised IQM | | ' + ' | '.join(
+      f"{tables[agent]['human_normalized']['iqm']:.3f}" for agent in agents)
+      + ' |')
+  return '\n'.join(lines)
+
+
 def main(argv):
   command_line.start(argv)
   dataset_dir = os.path.join(_OUTPUT_DIR.value, 'dataset')
-  workdir = os.path.join(_OUTPUT_DIR.value, 'run')
+  workdirs = {'Scaled QL': os.path.join(_OUTPUT_DIR.value, 'run')}
+  if _COMPARE_BC.value:
+    workdirs['BC'] = os.path.join(_OUTPUT_DIR.value, 'run_bc')
   timings = {}
   start = time.time()
   ensure_dataset(dataset_dir, _GAMES.value, _STEPS_PER_CHECKPOINT.value)
   timings['record'] = time.time() - start
-  start = time.time()
-  pretrain(dataset_dir, workdir)
-  timings['pretrain'] = time.time() - start
-  start = time.time()
-  latest = checkpointing.latest_checkpoint(os.path.join(workdir, 'checkpoints'))
-  table = results.evaluate_checkpoint(
-      latest[1], _EVAL_EPISODES.value, _EVAL_MAX_FRAMES.value, seed=12345,
-      dataset=dataset_dir, checkpoints='all', workdir=workdir)
-  timings['evaluate'] = time.time() - start
-  _, representation = checkpoint_diagnosis.diagnose_checkpoint(latest[1], dataset_dir)
+  tables = {}
+  for name, workdir in workdirs.items():
+    start = time.time()
+    pretrain(dataset_dir, workdir, 'scaled_ql' if name == 'Scaled QL'
+             else 'bc')
+    timings[f'pre-train {name}'] = time.time() - start
+    start = time.time()
+    latest = checkpointing.latest_checkpoint(
+        os.path.join(workdir, 'checkpoints'))
+    tables[name] = results.evaluate_checkpoint(
+        latest[1], _EVAL_EPISODES.value, _EVAL_MAX_FRAMES.value, seed=12345,
+        dataset=dataset_dir, checkpoints='all', workdir=workdir)
+    timings[f'evaluate {name}'] = time.time() - start
+  table = tables['Scaled QL']
+  _, representation = checkpoint_diagnosis.diagnose_checkpoint(
+      table['checkpoint'], dataset_dir)
   print()
   print(f'Scaled Q-Learning demo: {len(_GAMES.value)} games, learner step '
         f'{table["learner_step"]}, evaluation episodes capped at '
@@ -129,10 +169,18 @@ def main(argv):
   print('What the network learned, on 1024 dataset states '
         '(launchers.diagnose):')
   print(checkpoint_diagnosis.format_diagnostics(representation))
+  if len(tables) > 1:
+    print()
+    print(f'Scaled QL, BC and the data they learned from ({_EVAL_EPISODES.value}'
+          ' episodes per game, one seed: docs/STUDY.md has the multi-seed '
+          'study):')
+    print(comparison_table(tables))
   print()
-  for plot in table['plots']:
-    print(f'plot: {plot}')
-  print(f'results: {os.path.join(workdir, "evaluation", "results.md")}')
+  for name, agent_table in tables.items():
+    for plot in agent_table['plots']:
+      print(f'plot ({name}): {plot}')
+    print(f'results ({name}): '
+          f'{os.path.join(workdirs[name], "evaluation", "results.md")}')
   print('time: ' + ', '.join(f'{phase} {seconds / 60:.1f} min'
                              for phase, seconds in timings.items()))
 
