@@ -26,7 +26,6 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any, Dict
 
 from absl import flags
 from absl import logging
@@ -114,26 +113,6 @@ def pretrain(dataset_dir: str, workdir: str, agent: str):
   subprocess.run(command, check=True, cwd=_REPO_ROOT)
 
 
-def comparison_table(tables: Dict[str, Dict[str, Any]]) -> str:
-  """Markdown: per game the data's mean score and each agent's (bold above
-  the data's), then each agent's human-normalised IQM."""
-  agents = list(tables)
-  first = tables[agents[0]]
-  lines = ['| game | data mean score | ' + ' | '.join(agents) + ' |',
-           '|---|---:|' + '---:|' * len(agents)]
-  for row_number, row in enumerate(first['games']):
-    scores = [tables[agent]['games'][row_number]['mean_score']
-              for agent in agents]
-    cells = [f'**{score:.1f}**' if score > row['data_mean_score']
-             else f'{score:.1f}' for score in scores]
-    lines.append(f"| {row['game']} | {row['data_mean_score']:.1f} | "
-                 + ' | '.join(cells) + ' |')
-  lines.append('| human-normalised IQM | | ' + ' | '.join(
-      f"{tables[agent]['human_normalized']['iqm']:.3f}" for agent in agents)
-      + ' |')
-  return '\n'.join(lines)
-
-
 def main(argv):
   command_line.start(argv)
   dataset_dir = os.path.join(_OUTPUT_DIR.value, 'dataset')
@@ -174,7 +153,7 @@ def main(argv):
     print(f'Scaled QL, BC and the data they learned from ({_EVAL_EPISODES.value}'
           ' episodes per game, one seed: docs/STUDY.md has the multi-seed '
           'study):')
-    print(comparison_table(tables))
+    print(results.format_comparison(tables))
   print()
   for name, agent_table in tables.items():
     for plot in agent_table['plots']:

@@ -55,6 +55,27 @@ def format_table(table: Mapping[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def format_comparison(tables: Mapping[str, Mapping[str, Any]]) -> str:
+  """Markdown: per game the data's mean score and each agent's (bold above
+  the data's), then each agent's human-normalised IQM; `tables` maps an
+  agent's name to its `evaluate_checkpoint` table, games in the same order."""
+  agents = list(tables)
+  first = tables[agents[0]]
+  lines = ['| game | data mean score | ' + ' | '.join(agents) + ' |',
+           '|---|---:|' + '---:|' * len(agents)]
+  for row_number, row in enumerate(first['games']):
+    scores = [tables[agent]['games'][row_number]['mean_score']
+              for agent in agents]
+    cells = [f'**{score:.1f}**' if score > row['data_mean_score']
+             else f'{score:.1f}' for score in scores]
+    lines.append(f"| {row['game']} | {row['data_mean_score']:.1f} | "
+                 + ' | '.join(cells) + ' |')
+  lines.append('| human-normalised IQM | | ' + ' | '.join(
+      f"{tables[agent]['human_normalized']['iqm']:.3f}" for agent in agents)
+      + ' |')
+  return '\n'.join(lines)
+
+
 def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
                         seed: int, dataset: Optional[str] = None,
                         checkpoints: str = 'first 20%',

@@ -1,6 +1,6 @@
-"""The demo's comparison table of Scaled QL, BC and the data."""
+"""The comparison table of agents and their data (the demo prints it)."""
 
-from launchers import demo
+from launchers.programs import results
 
 
 def _table(scores, iqm):
@@ -11,7 +11,7 @@ def _table(scores, iqm):
 
 
 def test_agents_side_by_side_bold_above_the_data():
-  text = demo.comparison_table({
+  text = results.format_comparison({
       'Scaled QL': _table([('Pong', -1.0, -4.0), ('Breakout', 0.0, 2.5)],
                           0.25),
       'BC': _table([('Pong', -5.0, -4.0), ('Breakout', 3.0, 2.5)], 0.3),
