@@ -13,6 +13,7 @@ import types
 from agents.scaled_ql import checkpointing
 from launchers.programs import endings
 from launchers.programs import workdir_lock
+from tests_support import tiny_experiment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -81,3 +82,27 @@ def test_sigterm_during_start_up_ends_with_stopped_and_the_resume_command(
   last = (stdout + stderr).strip().splitlines()[-1]
   assert last.startswith('stopped by SIGTERM'), last
   assert 'python -m launchers.pretrain --games=Pong' in last
+
+
+def test_sigterm_during_an_evaluation_ends_with_stopped_and_no_results(
+    tiny_atari_dataset, tmp_path):
+  tiny_experiment(tiny_atari_dataset, tmp_path,
+                  num_steps=2).make_learner_runner().train(lambda: False)
+  process = subprocess.Popen(
+      [sys.executable, '-m', 'launchers.evaluate', f'--workdir={tmp_path}',
+       '--episodes=1000'],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT)
+  lines = []
+  for line in process.stdout:
+    lines.append(line)
+    if 'Evaluating ' in line:  # Playing has begun.
+      break
+  process.send_signal(signal.SIGTERM)
+  output = ''.join(lines) + process.communicate(timeout=300)[0]
+  assert process.returncode == endings.STOPPED, output[-5000:]
+  assert 'Traceback' not in output
+  assert output.strip().splitlines()[-1] == (
+      'stopped by SIGTERM before it finished; the same command runs it '
+      f'again: python -m launchers.evaluate --workdir={tmp_path} '
+      '--episodes=1000')
+  assert not os.path.exists(tmp_path / 'evaluation' / 'results.json')

@@ -148,7 +148,7 @@ def run(main: Callable):
       return main(argv)
     except StopRequested:
       _fail(STOPPED, f'stopped by {stop_signal_name()} before it finished; '
-            f'nothing was lost. Run it again: {same_command()}')
+            f'the same command runs it again: {same_command()}')
 
   app.run(main_that_ends_cleanly)
 

@@ -113,17 +113,3 @@ class LearnerRunner:
       logging.info('Learner reached %d steps; stopping the program.', self._steps)
       lp.stop()
     stop.serve_until_stopped()
-
-
-def outcome_line(checkpoint_dir: str, num_steps: int) -> str:
-  """The last line a command line prints: whether the run finished its
-  budget or stopped before, at which checkpoint."""
-  latest = checkpointing.latest_checkpoint(checkpoint_dir)
-  if latest is None:
-    return (f'stopped before the first checkpoint (0 of {num_steps} learner '
-            'steps); the same command starts again')
-  step, path = latest
-  if step >= num_steps:
-    return f'finished: learner step {step} of {num_steps}, checkpoint {path}'
-  return (f'stopped: learner step {step} of {num_steps}, checkpoint {path}; '
-          'the same command resumes from it')

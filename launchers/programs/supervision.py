@@ -180,7 +180,9 @@ class _NodeProcessManager(worker_manager.WorkerManager):
 
   def wait_for_output(self):
     for thread in self.output_threads:
-      thread.join()
+      # Ends at the end of the node's output; a bound in case a process the
+      # node started holds it open.
+      thread.join(timeout=10)
 
 
 def start_node_processes(commands_to_launch, supervision: Supervision):
