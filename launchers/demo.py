@@ -70,7 +70,8 @@ _EVAL_MAX_FRAMES = flags.DEFINE_integer(
     'eval_max_episode_frames', 18_000,
     'Evaluation episode cap (18,000 frames = 5 minutes of play; the full '
     'protocol is 108,000).')
-field_checks.register_validators(['games', 'steps_per_checkpoint', 'num_steps',
+field_checks.register_validators(['games', 'output_dir', 'steps_per_checkpoint',
+                                  'num_steps',
                                   'eval_episodes', 'eval_max_episode_frames'])
 
 # Low-quality behaviour: checkpoint 0 plays uniformly at random, checkpoint 1

@@ -57,7 +57,7 @@ _DIFFICULTY = flags.DEFINE_integer('difficulty', None, 'ALE difficulty.')
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
                                   'Replace existing datasets of these games.')
 field_checks.register_validators(
-    ['games', 'num_checkpoints', 'episodes_per_checkpoint',
+    ['games', 'output_dir', 'num_checkpoints', 'episodes_per_checkpoint',
      'steps_per_checkpoint', 'epsilon_last', 'lookahead_horizon',
      'lookahead_commit_steps', 'max_episode_frames'])
 

@@ -217,3 +217,18 @@ def test_make_dataset_refuses_before_recording_anything(tiny_atari_dataset,
                        f'--output_dir={tiny_atari_dataset}'),
                   f'error: {tiny_atari_dataset}/Pong exists; pass --overwrite')
   assert sorted(os.listdir(tiny_atari_dataset)) == before
+
+
+def test_paths_of_the_wrong_kind_are_named_for_what_they_are(tmp_path):
+  a_file = tmp_path / 'file'
+  a_file.write_text('')
+  _assert_refused(_run('launchers.evaluate', f'--checkpoint={tmp_path}'),
+                  f'error: Checkpoint {tmp_path} is a directory; give a '
+                  'checkpoint-<step>.npz file')
+  _assert_refused(_run('launchers.make_dataset', f'--output_dir={a_file}'),
+                  f'flag --output_dir={a_file}: {a_file} is a file; the '
+                  'output is a directory')
+  _assert_refused(_run('launchers.pretrain', '--dataset=x',
+                       f'--workdir={a_file}'),
+                  f'flag --workdir={a_file}: {a_file} is a file; a work '
+                  'directory is a directory')

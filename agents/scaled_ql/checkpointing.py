@@ -139,8 +139,14 @@ def read_description(path: str) -> Dict[str, Any]:
 
   Raises:
     FileNotFoundError: no file at `path`.
+    IsADirectoryError: `path` is a directory.
     CheckpointMismatchError: the file is not a Scaled Q-Learning checkpoint.
   """
+  if os.path.isdir(path):
+    raise IsADirectoryError(
+        f'Checkpoint {path} is a directory; give a checkpoint-<step>.npz file '
+        'written by launchers.pretrain (in <workdir>/checkpoints), or the '
+        'run\'s --workdir where a command takes one.')
   if not os.path.isfile(path):
     raise FileNotFoundError(
         f'Checkpoint {path} does not exist; give a checkpoint-<step>.npz file '

@@ -66,10 +66,12 @@ def _check_games(names: Iterable[str]):
     games_lib.rom_id(name)  # The message names the game and suggests others.
 
 
-def _check_workdir(path: str):
-  if os.path.exists(path) and not os.path.isdir(path):
-    raise ValueError(f'{path} is a file; a work directory is a directory '
-                     '(new, or one of an earlier run to resume)')
+def a_directory(what: str) -> Rule:
+  """A directory to write into: absent (it is created) or a directory."""
+  def check(path):
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise ValueError(f'{path} is a file; {what}')
+  return Rule(check)
 
 
 # Counts of steps, episodes, frames, items and sizes: zero of any of them is
@@ -113,7 +115,9 @@ RULES: Mapping[str, Rule] = {
     'games': Rule(_check_games),
     'game': Rule(games_lib.rom_id),
     'checkpoints': Rule(loader.check_checkpoint_spec),
-    'workdir': Rule(_check_workdir),
+    'workdir': a_directory('a work directory is a directory (new, or one of '
+                           'an earlier run to resume)'),
+    'output_dir': a_directory('the output is a directory (new or existing)'),
     'epsilon_last': probability(),
 }
 
