@@ -8,7 +8,9 @@ With --checkpoint, network flags left unset take the checkpoint's values
 (one set to another value is refused). It stops by itself after the budget
 with exit status 0, and cleanly on Ctrl-C / SIGTERM (exit status 3); the same
 command with the same --workdir resumes from the latest intact checkpoint.
-Exit statuses: launchers.programs.endings.
+An actor that fails is reported and the program goes on with the others;
+before its last line the run says how many actors finished. Exit statuses:
+launchers.programs.endings.
 
   python -m launchers.finetune_online \
       --checkpoint=/tmp/scaled_ql/checkpoints/checkpoint-0000100000.npz \
