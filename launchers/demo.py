@@ -99,7 +99,9 @@ def ensure_dataset(dataset_dir: str, games, steps_per_checkpoint: int):
 
 
 def pretrain(dataset_dir: str, workdir: str, agent: str):
-  """Runs the Launchpad pre-training program of `agent` as its own process."""
+  """Runs the Launchpad pre-training program of `agent` as its own process;
+  a run that does not complete ends the demo with its exit status (its last
+  line says why and how to resume)."""
   command = [
       sys.executable, '-m', 'launchers.pretrain', '--lp_launch_type=local_mt',
       f'--agent={agent}',
@@ -111,7 +113,9 @@ def pretrain(dataset_dir: str, workdir: str, agent: str):
       '--eval_episodes=1', '--eval_max_episode_frames=4500',
       f'--workdir={workdir}'] + (['--verbose'] if flags.FLAGS.verbose else [])
   logging.info('Pre-training: %s', ' '.join(command))
-  subprocess.run(command, check=True, cwd=_REPO_ROOT)
+  status = subprocess.run(command, check=False, cwd=_REPO_ROOT).returncode
+  if status != endings.COMPLETED:
+    sys.exit(status)
 
 
 def main(argv):

@@ -187,7 +187,11 @@ class _NodeProcessManager(worker_manager.WorkerManager):
 
 def start_node_processes(commands_to_launch, supervision: Supervision):
   """Launchpad's current-terminal start of local_mp node processes
-  (launch_local_current_terminal), as the module docstring says."""
+  (launch_local_current_terminal), as the module docstring says.
+
+  Call it from a thread that lives as long as the program (stop.launch
+  runs in the main thread): the kernel's parent-death signal follows the
+  thread that started the process."""
   manager = _NodeProcessManager()
   libc = ctypes.CDLL(None, use_errno=True)
   for command in commands_to_launch:
