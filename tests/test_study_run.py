@@ -20,6 +20,7 @@ from benchmarks.study import report
 from benchmarks.study import results
 from benchmarks.study import runs
 from launchers.programs import checkpoint_loading
+from launchers.programs import workdir_lock
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(TESTS_DIR)
@@ -86,6 +87,17 @@ def test_runs_write_results_are_skipped_when_done_and_make_a_report(
   assert 'no interval, no conclusion yet' in text
   assert 'intervals do not overlap' not in text
   assert os.path.getsize(report_files['learning curves']) > 0
+
+
+
+def test_a_run_whose_folder_another_runner_holds_is_refused(seed_0_runs):
+  root, results_dir, _ = seed_0_runs
+  method = STUDY.method('scaled_ql')
+  with workdir_lock.WorkdirLock(runs.workdir(root, STUDY, method.name, 1)):
+    with pytest.raises(workdir_lock.WorkdirInUse, match=f'pid {os.getpid()}'):
+      offline.run_one(STUDY, method, 1, root, results_dir)
+  assert not os.path.exists(
+      results.result_path(results_dir, STUDY.name, method.name, 1))
 
 
 FINETUNING = study_config.Study(

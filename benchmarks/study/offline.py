@@ -20,6 +20,7 @@ from benchmarks.study import runs
 from launchers.programs import checkpoint_loading
 from launchers.programs import offline_program
 from launchers.programs import pretrain_experiment
+from launchers.programs import workdir_lock
 
 
 def transfer_check(study: study_config.Study,
@@ -85,9 +86,11 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
   experiment = make_experiment(
       study, method, seed, root,
       runs.init_checkpoint(study, method, seed, root, results_dir))
-  transfer = (transfer_check(study, experiment, root)
-              if experiment.init_checkpoint else None)
-  offline_program.run(experiment, launch_type='single_process')
+  # One process per run folder: a second runner of the same run is refused.
+  with workdir_lock.WorkdirLock(experiment.workdir):
+    transfer = (transfer_check(study, experiment, root)
+                if experiment.init_checkpoint else None)
+    offline_program.run(experiment, launch_type='single_process')
   checkpoint = checkpoint_loading.checkpoint_path(experiment.workdir, None)
   loaded = checkpoint_loading.load_checkpoint(checkpoint)
   if loaded.step != study.num_steps:

@@ -13,8 +13,8 @@ import re
 import time
 from typing import Dict, List, Optional
 
-from atari_data import recorder
 from atari_data import policies
+from atari_data import recorder
 from benchmarks.study import config as study_config
 from benchmarks.study import results as results_lib
 from benchmarks.study import runs
@@ -23,6 +23,7 @@ from launchers.programs import checkpoint_loading
 from launchers.programs import dataset_scores
 from launchers.programs import evaluator as evaluator_lib
 from launchers.programs import finetune_experiment
+from launchers.programs import workdir_lock
 
 
 def _slug(variant: study_config.GameVariant) -> str:
@@ -134,7 +135,8 @@ def run_one(study: study_config.OnlineStudy, method: study_config.Method,
   for variant in study.variants:
     experiment = make_experiment(study, method, variant, seed, root,
                                  checkpoint)
-    finetune_experiment.run(experiment, study.launch_type)
+    with workdir_lock.WorkdirLock(experiment.workdir):
+      finetune_experiment.run(experiment, study.launch_type)
     loaded = checkpoint_loading.load_checkpoint(
         checkpoint_loading.checkpoint_path(experiment.workdir, None))
     if loaded.step != experiment.num_learner_steps:
