@@ -32,6 +32,7 @@ from acme.utils import loggers
 import jax
 import jax.numpy as jnp
 
+from agents.scaled_ql import networks as scaled_ql_networks
 from agents.scaled_ql import types as agent_types
 from agents.scaled_ql import update_step
 from builders import builder as builder_lib
@@ -81,7 +82,8 @@ class MultiGameBCBuilder(builder_lib.ScaledQLBuilder):
     return multi_game.make_multi_game_q_network(
         num_actions=self.config.num_actions, torso_name=config.network_size,
         feature_dim=config.feature_dim,
-        compute_dtype=jnp.dtype(config.compute_dtype), value_head='scalar')
+        compute_dtype=scaled_ql_networks.COMPUTE_DTYPES[config.compute_dtype],
+        value_head='scalar')
 
   def make_learner(
       self,

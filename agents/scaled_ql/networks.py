@@ -7,6 +7,11 @@ import jax.numpy as jnp
 from agents.scaled_ql.config import ScaledQLConfig
 from networks.multi_game import MultiGameQNetwork, make_multi_game_q_network
 
+# By name rather than through np.dtype(name): once TensorFlow is imported
+# (a learner node, the tests), np.dtype('bfloat16') is TensorFlow's bfloat16,
+# a type JAX refuses.
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
 
 def make_network(config: ScaledQLConfig,
                  num_actions: Sequence[int]) -> MultiGameQNetwork:
@@ -18,5 +23,5 @@ def make_network(config: ScaledQLConfig,
       v_min=config.v_min,
       v_max=config.v_max,
       feature_dim=config.feature_dim,
-      compute_dtype=jnp.dtype(config.compute_dtype),
+      compute_dtype=COMPUTE_DTYPES[config.compute_dtype],
       value_head=config.value_head)
