@@ -10,12 +10,21 @@ import sys
 import time
 import types
 
+import pytest
+
 from agents.scaled_ql import checkpointing
 from launchers.programs import endings
 from launchers.programs import workdir_lock
 from tests_support import tiny_experiment
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def no_stop_signal_yet(monkeypatch):
+  """This process's stop-signal record starts empty: an earlier test in
+  the same process (a single-process stop) may have recorded a SIGTERM."""
+  monkeypatch.setattr(endings, '_SIGNALS', endings._StopSignals())  # pylint: disable=protected-access
 
 
 def _checkpoints(tmp_path, *steps):
