@@ -141,6 +141,22 @@ def _record_episode(environment: atari.AtariEnvironment,
   return steps, timestep.last(), game_score
 
 
+def _refuse_existing(target: str):
+  if os.path.exists(target):
+    raise FileExistsError(f'{target} exists; pass --overwrite '
+                          '(overwrite=True) to replace it or choose another '
+                          'output directory.')
+
+
+def check_targets(config: 'RecorderConfig'):
+  """Raises before anything is recorded: an unknown game, or (without
+  `overwrite`) a game already recorded in `output_dir`."""
+  for game in config.games:
+    target = dataset_dir(config.output_dir, games.canonical_name(game))
+    if not config.overwrite:
+      _refuse_existing(target)
+
+
 def _describe(policy) -> str:
   return getattr(policy, 'description', type(policy).__name__)
 
@@ -159,10 +175,8 @@ class DatasetWriter:
     self._game = games.canonical_name(game)
     self._output_dir = output_dir
     self._target = dataset_dir(output_dir, self._game)
-    if os.path.exists(self._target) and not overwrite:
-      raise FileExistsError(f'{self._target} exists; pass overwrite=True '
-                            '(--overwrite) to replace it or choose another '
-                            'output_dir.')
+    if not overwrite:
+      _refuse_existing(self._target)
     self._features = schema.features_dict()
     self._split_infos = []
     self._staging = None
@@ -306,6 +320,7 @@ def record(config: RecorderConfig,
       epsilon-greedy lookahead with falling epsilon).
   """
   policy_factory = policy_factory or policies.LookaheadSchedule()
-  # Fail on any bad name before spending minutes on the good ones.
+  # Fail on any bad name or recorded game before spending minutes on others.
+  check_targets(config)
   names = [games.canonical_name(game) for game in config.games]
   return {game: record_game(game, config, policy_factory) for game in names}

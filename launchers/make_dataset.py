@@ -11,7 +11,6 @@ opens and `atari_data.loader` reads. The per-checkpoint mean returns are
 printed and stored in the dataset's metadata.json.
 """
 
-import os
 
 from absl import app
 from absl import flags
@@ -79,12 +78,8 @@ def main(argv):
         mode=_MODE.value,
         difficulty=_DIFFICULTY.value,
         overwrite=_OVERWRITE.value)
+    recorder.check_targets(config)
     for game in config.games:
-      # Refused here, before any game is recorded, rather than at its turn.
-      target = recorder.dataset_dir(config.output_dir, game)
-      if os.path.exists(target) and not config.overwrite:
-        raise FileExistsError(f'{target} exists; pass --overwrite to replace '
-                              'it or choose another --output_dir.')
       # Building the game validates --mode and --difficulty.
       atari.make_atari_environment(game, mode=config.mode,
                                    difficulty=config.difficulty)
