@@ -3,6 +3,7 @@ completed, stopped (by which signal) or failed, at which step, and the
 command that resumes it (issue 12: a SIGTERM stop ended like a completed
 run)."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -68,6 +69,32 @@ def test_a_failed_run_says_what_failed_and_where_it_stands(tmp_path):
   assert line.startswith('failed (node learner/0 failed): before the first '
                          'checkpoint (0 of 100 learner steps); after a fix, '
                          'the same command starts it again: ')
+
+
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning")  # The dropped raise.
+def test_a_stop_signal_dropped_where_it_was_raised_stops_the_launch():
+  """Python runs the handler inside a garbage-collector callback too, where
+  its StopRequested is printed and dropped: the launch still refuses."""
+  previous = {sig: signal.getsignal(sig)
+              for sig in (signal.SIGTERM, signal.SIGINT)}
+
+  def stop_during_collection(phase, info):
+    del info
+    if phase == 'start':
+      signal.raise_signal(signal.SIGTERM)
+
+  endings.install_stop_signals()
+  gc.callbacks.append(stop_during_collection)
+  try:
+    gc.collect()
+  finally:
+    gc.callbacks.remove(stop_during_collection)
+    for sig, handler in previous.items():
+      signal.signal(sig, handler)
+  assert endings.stop_signal_name() == 'SIGTERM'
+  with pytest.raises(endings.StopRequested):
+    endings.hand_over_to_launchpad()
 
 
 def test_sigterm_during_start_up_ends_with_stopped_and_the_resume_command(

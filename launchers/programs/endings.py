@@ -19,7 +19,8 @@ them too):
 A stop signal that arrives before the Launchpad program exists (flag
 parsing aside: validation, dataset checks, imports) ends the command with
 STOPPED and the same kind of last line; once the program is being launched,
-the signal goes to Launchpad's own stop (stop.launch hands it over).
+the signal goes to Launchpad's own stop (stop.launch hands it over, and
+sends it again to a program whose stop it missed).
 """
 
 import contextlib
@@ -57,18 +58,17 @@ class _StopSignals:
   def __init__(self):
     self.received: Optional[int] = None
     self.launching = False
-    self.unseen_by_launchpad: Optional[int] = None
 
   def handle(self, signum, frame):
     del frame
     if self.received is None:
       self.received = signum
     if not self.launching:
+      # Python runs the handler between any two bytecodes, also inside a
+      # garbage-collector callback (JAX's) or a __del__, where the exception
+      # is printed ("Exception ignored in") and dropped: `received` stays,
+      # and hand_over_to_launchpad raises it again.
       raise StopRequested(signum)
-    if signal.getsignal(signum) == self.handle:
-      # Launchpad has not installed its handler yet; it gets the signal
-      # once it has (`forward_to_launchpad`).
-      self.unseen_by_launchpad = signum
 
 
 _SIGNALS = _StopSignals()
@@ -83,15 +83,30 @@ def install_stop_signals():
 
 def hand_over_to_launchpad():
   """From now on a stop signal is recorded, not raised: Launchpad's worker
-  manager stops the program (it calls this module's handler too)."""
+  manager stops the program (`stop_launched_program_if_signalled`).
+
+  Raises:
+    StopRequested: a stop signal arrived before, and its StopRequested was
+      dropped where it was raised (see `_StopSignals.handle`).
+  """
+  if _SIGNALS.received is not None:
+    raise StopRequested(_SIGNALS.received)
   _SIGNALS.launching = True
 
 
-def forward_to_launchpad():
-  """Re-sends a stop signal that arrived while Launchpad was starting,
-  before its handler was installed."""
-  signum, _SIGNALS.unseen_by_launchpad = _SIGNALS.unseen_by_launchpad, None
-  if signum is not None:
+def stop_launched_program_if_signalled(manager):
+  """Stops the program that Launchpad's worker `manager` runs if a stop
+  signal arrived since `hand_over_to_launchpad` and the program has not
+  stopped; call it once lp.launch has returned.
+
+  Launchpad's manager installs its SIGTERM handler while lp.launch runs, and
+  a signal can land before it, or while it is being installed (its
+  dispatcher, once installed, calls the handlers registered so far, this
+  module's, and forgets them): such a signal stops nothing. Sent again now,
+  it reaches the manager's handler.
+  """
+  signum = _SIGNALS.received
+  if signum is not None and not manager.wait_for_stop(0):
     os.kill(os.getpid(), signum)
 
 

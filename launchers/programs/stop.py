@@ -111,12 +111,12 @@ def launch(program: lp.Program, launch_type: Optional[str] = None,
   supervision = supervision_lib.Supervision(expendable_groups)
   supervision.count_expendable(
       {group: len(nodes) for group, nodes in program.groups.items()})
+  endings.hand_over_to_launchpad()
   current_terminal = run_locally.SEPARATE_TERMINAL_CURRENT_TERMINAL
   launchers = run_locally._LOCAL_LAUNCHER_MAP  # pylint: disable=protected-access
   launchpads_own = launchers[current_terminal]
   launchers[current_terminal] = functools.partial(
       supervision_lib.start_node_processes, supervision=supervision)
-  endings.hand_over_to_launchpad()
   with supervision_lib.supervising(supervision):
     try:
       manager = lp.launch(
@@ -125,7 +125,7 @@ def launch(program: lp.Program, launch_type: Optional[str] = None,
           local_resources={group: node_flags for group in program.groups})
     finally:
       launchers[current_terminal] = launchpads_own
-    endings.forward_to_launchpad()
+    endings.stop_launched_program_if_signalled(manager)
     failure = _wait(manager, supervision)
   if hasattr(manager, 'wait_for_output'):
     manager.wait_for_output()  # The nodes' last lines come before ours.
