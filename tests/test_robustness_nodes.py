@@ -52,9 +52,23 @@ def test_an_actor_that_fails_is_reported_and_the_others_go_on(launch_type):
   assert process.returncode == 0, output[-5000:]
   assert ('Node actor/1 failed (RuntimeError: actor 1 gives up); the program '
           'goes on without it.') in output or (
-              'Node actor/1 failed (exit status 1)' in output), output[-5000:]
+              f'Node actor/1 failed (exit status {endings.FAILED})' in output
+          ), output[-5000:]
   assert process.stdout.splitlines()[-1].startswith(
       'actor nodes: 1 of 2 finished (actor/1 failed: ')
+
+
+def test_an_actor_that_fails_while_its_process_would_outlive_the_stop():
+  """A failed node process that ended the usual way could end only after
+  the stop, by the stop's SIGTERM, like a clean one: it is still reported."""
+  process, output = _run('local_mp', 'actor_raises_exits_at_stop')
+  assert process.returncode == 0, output[-5000:]
+  failure = f'actor/1 failed: exit status {endings.FAILED}'
+  assert (f'Node actor/1 failed (exit status {endings.FAILED}); the program '
+          'goes on without it.') in output, output[-5000:]
+  assert 'RuntimeError: actor 1 gives up' in output
+  assert process.stdout.splitlines()[-1] == (
+      f'actor nodes: 1 of 2 finished ({failure})')
 
 
 def test_a_killed_actor_is_reported_and_the_others_go_on():

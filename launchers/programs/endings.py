@@ -52,12 +52,16 @@ class StopRequested(BaseException):
 
 
 class _StopSignals:
-  """The first stop signal this process received, and whether it is still
-  this module's to act on (before the Launchpad program is launched)."""
+  """The first stop signal this process received; whether it is still this
+  module's to act on (before the Launchpad program is launched); which one
+  it raised as StopRequested, and which one arrived while the program was
+  being launched."""
 
   def __init__(self):
     self.received: Optional[int] = None
     self.launching = False
+    self.raised: Optional[int] = None
+    self.while_launching: Optional[int] = None
 
   def handle(self, signum, frame):
     del frame
@@ -66,9 +70,11 @@ class _StopSignals:
     if not self.launching:
       # Python runs the handler between any two bytecodes, also inside a
       # garbage-collector callback (JAX's) or a __del__, where the exception
-      # is printed ("Exception ignored in") and dropped: `received` stays,
-      # and hand_over_to_launchpad raises it again.
+      # is printed ("Exception ignored in") and dropped: hand_over_to_launchpad
+      # raises it again.
+      self.raised = signum
       raise StopRequested(signum)
+    self.while_launching = signum
 
 
 _SIGNALS = _StopSignals()
@@ -89,9 +95,10 @@ def hand_over_to_launchpad():
     StopRequested: a stop signal arrived before, and its StopRequested was
       dropped where it was raised (see `_StopSignals.handle`).
   """
-  if _SIGNALS.received is not None:
-    raise StopRequested(_SIGNALS.received)
+  if _SIGNALS.raised is not None:
+    raise StopRequested(_SIGNALS.raised)
   _SIGNALS.launching = True
+  _SIGNALS.while_launching = None
 
 
 def stop_launched_program_if_signalled(manager):
@@ -105,7 +112,7 @@ def stop_launched_program_if_signalled(manager):
   module's, and forgets them): such a signal stops nothing. Sent again now,
   it reaches the manager's handler.
   """
-  signum = _SIGNALS.received
+  signum, _SIGNALS.while_launching = _SIGNALS.while_launching, None
   if signum is not None and not manager.wait_for_stop(0):
     os.kill(os.getpid(), signum)
 

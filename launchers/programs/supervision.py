@@ -29,10 +29,13 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from typing import Callable, Dict, Iterator, List, Sequence
 
 from absl import logging
 from launchpad.launch import worker_manager
+
+from launchers.programs import endings
 
 _PR_SET_PDEATHSIG = 1
 
@@ -104,12 +107,20 @@ def supervising(supervision: Supervision) -> Iterator[Supervision]:
 def run_expendable(node: str, run: Callable[[], None]):
   """Runs an expendable node's work. In the launching process (local_mt),
   an error is reported and ends this node only; in a node process of its
-  own (local_mp) it is raised, and the launcher reports the exit status."""
+  own (local_mp), the error's traceback is printed and the process exits at
+  once with status endings.FAILED, which the launcher reports even when it
+  sees it after the stop (a process that exits the usual way can outlive
+  the program's stop on a busy machine, and the stop's SIGTERM then ends
+  it: a clean node's end)."""
   try:
     run()
   except Exception as e:  # pylint: disable=broad-except
     if not in_launching_process():
-      raise
+      traceback.print_exc()
+      logging.flush()
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(endings.FAILED)  # pylint: disable=protected-access
     logging.exception('%s raised:', node)
     current().report_failure(node, f'{type(e).__name__}: {e}')
 
@@ -122,7 +133,10 @@ def describe_exit_status(status: int) -> str:
 
 class _ExpendableProcess(subprocess.Popen):
   """An expendable node's process: to the worker manager it always ends
-  cleanly; a failure is reported to the program's Supervision instead."""
+  cleanly; a failure is reported to the program's Supervision instead.
+
+  A nonzero exit status seen after the stop is the stop's (SIGTERM), except
+  run_expendable's endings.FAILED."""
 
   node = ''
   supervision: Supervision = None
@@ -131,7 +145,8 @@ class _ExpendableProcess(subprocess.Popen):
 
   def wait(self, timeout=None):
     status = super().wait(timeout)
-    if status != 0 and not self._reported and not self.stopping():
+    failed = status == endings.FAILED or (status != 0 and not self.stopping())
+    if failed and not self._reported:
       self._reported = True
       self.supervision.report_failure(self.node, describe_exit_status(status))
     return 0

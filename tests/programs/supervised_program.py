@@ -8,6 +8,10 @@ stops the program once the counter has TARGET ticks. MODE:
   forever        nothing fails and nothing stops (for kill tests)
   learner_fails  the learner raises at start-up
   actor_raises   actor 1 raises after its first tick
+  actor_raises_exits_at_stop
+                 the same, and a thread that is not a daemon would keep
+                 actor 1's process until the program stops (as a slow
+                 exit on a busy machine can)
   actor_killed   actor 1 SIGKILLs its own process (local_mp only)
   actors_raise   both actors raise after their first tick
   slow_start     the learner's start-up never ends by itself (a stop must
@@ -21,6 +25,7 @@ Usage: python tests/programs/supervised_program.py LAUNCH_TYPE MODE
 import os
 import signal
 import sys
+import threading
 import time
 
 import launchers  # noqa: F401  (the launchers' set-up)
@@ -59,9 +64,14 @@ class Actor:
       return
     should_stop, counter = connected
     failing = self._actor_id == 1 or self._mode == 'actors_raise'
+    if failing and self._mode == 'actor_raises_exits_at_stop':
+      # A thread that is not a daemon: the process exits after it.
+      threading.Thread(target=lp.stop_event().wait,
+                       name='exits_at_stop').start()
     while not should_stop():
       counter.increment(ticks=1)
-      if failing and self._mode in ('actor_raises', 'actors_raise'):
+      if failing and self._mode in ('actor_raises', 'actors_raise',
+                                    'actor_raises_exits_at_stop'):
         raise RuntimeError(f'actor {self._actor_id} gives up')
       if failing and self._mode == 'actor_killed':
         os.kill(os.getpid(), signal.SIGKILL)
