@@ -55,17 +55,25 @@ def ensure_dataset(dataset: study_config.StudyDataset, root: str) -> str:
           for c in checkpoints), flush=True)
   missing = _missing(random_dir(root), dataset.games)
   if missing:
-    recorder.record(
-        recorder.RecorderConfig(
-            output_dir=random_dir(root), games=tuple(missing),
-            num_checkpoints=1, episodes_per_checkpoint=dataset.random_episodes,
-            steps_per_checkpoint=None, seed=dataset.seed + 1,
-            max_episode_frames=dataset.max_episode_frames),
-        policy_factory=policies.uniform_random_factory)
+    record_random_play(random_dir(root), missing, dataset.random_episodes,
+                       dataset.seed + 1, dataset.max_episode_frames)
   # Fails clearly on a half-written or foreign directory.
   loader.resolve_sources(loader.LoaderConfig(
       games=dataset.games, source=data_dir(root), checkpoints='all'))
   return data_dir(root)
+
+
+def record_random_play(output_dir: str, games, episodes: int, seed: int,
+                       max_episode_frames: int, mode=None, difficulty=None):
+  """Records `episodes` of uniform random play of each game (one checkpoint
+  per game under `output_dir`), the floor of a game's scores."""
+  recorder.record(
+      recorder.RecorderConfig(
+          output_dir=output_dir, games=tuple(games), num_checkpoints=1,
+          episodes_per_checkpoint=episodes, steps_per_checkpoint=None,
+          seed=seed, max_episode_frames=max_episode_frames, mode=mode,
+          difficulty=difficulty),
+      policy_factory=policies.uniform_random_factory)
 
 
 def reference_scores(dataset: study_config.StudyDataset,

@@ -13,9 +13,8 @@ import re
 import time
 from typing import Dict, List, Optional
 
-from atari_data import policies
-from atari_data import recorder
 from benchmarks.study import config as study_config
+from benchmarks.study import data
 from benchmarks.study import results as results_lib
 from benchmarks.study import runs
 from environments import atari_scores
@@ -49,14 +48,10 @@ def ensure_random_play(study: study_config.OnlineStudy, root: str) -> None:
     directory = random_play_dir(root, study, variant)
     if os.path.isdir(os.path.join(directory, variant.game)):
       continue
-    recorder.record(
-        recorder.RecorderConfig(
-            output_dir=directory, games=(variant.game,), num_checkpoints=1,
-            episodes_per_checkpoint=study.random_episodes,
-            steps_per_checkpoint=None, seed=1,
-            max_episode_frames=study.max_episode_frames, mode=variant.mode,
-            difficulty=variant.difficulty),
-        policy_factory=policies.uniform_random_factory)
+    data.record_random_play(directory, (variant.game,),
+                            study.random_episodes, 1,
+                            study.max_episode_frames, mode=variant.mode,
+                            difficulty=variant.difficulty)
 
 
 def reference_scores(study: study_config.OnlineStudy,
