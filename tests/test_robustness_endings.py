@@ -15,6 +15,7 @@ import pytest
 
 from agents.scaled_ql import checkpointing
 from launchers.programs import endings
+from launchers.programs import stop
 from launchers.programs import workdir_lock
 from tests_support import tiny_experiment
 
@@ -71,11 +72,9 @@ def test_a_failed_run_says_what_failed_and_where_it_stands(tmp_path):
                          'the same command starts it again: ')
 
 
-@pytest.mark.filterwarnings(
-    "ignore::pytest.PytestUnraisableExceptionWarning")  # The dropped raise.
-def test_a_stop_signal_dropped_where_it_was_raised_stops_the_launch():
+def _sigterm_dropped_in_a_garbage_collector_callback():
   """Python runs the handler inside a garbage-collector callback too, where
-  its StopRequested is printed and dropped: the launch still refuses."""
+  its StopRequested is printed and dropped."""
   previous = {sig: signal.getsignal(sig)
               for sig in (signal.SIGTERM, signal.SIGINT)}
 
@@ -93,8 +92,24 @@ def test_a_stop_signal_dropped_where_it_was_raised_stops_the_launch():
     for sig, handler in previous.items():
       signal.signal(sig, handler)
   assert endings.stop_signal_name() == 'SIGTERM'
+
+
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning")  # The dropped raise.
+def test_a_stop_signal_dropped_where_it_was_raised_stops_the_launch():
+  _sigterm_dropped_in_a_garbage_collector_callback()
   with pytest.raises(endings.StopRequested):
     endings.hand_over_to_launchpad()
+
+
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning")  # The dropped raise.
+def test_a_stop_signal_dropped_where_it_was_raised_stops_a_single_process():
+  with stop.signal_stop_check() as should_stop:
+    assert not should_stop()
+  _sigterm_dropped_in_a_garbage_collector_callback()
+  with stop.signal_stop_check() as should_stop:
+    assert should_stop()
 
 
 def test_sigterm_during_start_up_ends_with_stopped_and_the_resume_command(

@@ -162,6 +162,13 @@ def test_pretrain_command_line_refuses_zero_steps_before_launching():
                   'flag --num_steps=0: must be an integer >= 1')
 
 
+def test_launchpad_termination_notice_is_checked_before_launching():
+  _assert_refused(_run('launchers.pretrain', '--lp_termination_notice_secs=0',
+                       '--dataset=x'),
+                  'flag --lp_termination_notice_secs=0: must be an integer '
+                  '>= 1')
+
+
 def test_pretrain_command_line_refuses_a_dataset_file_in_one_line(tmp_path):
   path = tmp_path / 'data.bin'
   path.write_bytes(b'\0')

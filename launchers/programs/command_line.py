@@ -16,6 +16,7 @@ from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
 from launchers.programs import config_flags
 from launchers.programs import endings
+from launchers.programs import field_checks
 from launchers.programs import quiet_output
 
 # ScaledQLConfig's batch_size, 256, is the paper's TPU global batch; the
@@ -75,6 +76,7 @@ def show_launch_type_flag():
   flags.register_validator(
       'lp_launch_type', lambda value: value in LAUNCH_TYPES,
       f'the programs run under {" or ".join(LAUNCH_TYPES)} (this machine)')
+  field_checks.register_validators(['lp_termination_notice_secs'])
 
 
 # The Launchpad launch types of the project's programs: this machine's.

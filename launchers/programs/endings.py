@@ -87,6 +87,13 @@ def install_stop_signals():
     signal.signal(sig, _SIGNALS.handle)
 
 
+def dropped_stop_signal() -> Optional[int]:
+  """The stop signal whose StopRequested was dropped where it was raised
+  (see `_StopSignals.handle`), if one was; a StopRequested that propagated
+  ends the command before anyone asks."""
+  return _SIGNALS.raised
+
+
 def hand_over_to_launchpad():
   """From now on a stop signal is recorded, not raised: Launchpad's worker
   manager stops the program (`stop_launched_program_if_signalled`).
@@ -95,8 +102,9 @@ def hand_over_to_launchpad():
     StopRequested: a stop signal arrived before, and its StopRequested was
       dropped where it was raised (see `_StopSignals.handle`).
   """
-  if _SIGNALS.raised is not None:
-    raise StopRequested(_SIGNALS.raised)
+  signum = dropped_stop_signal()
+  if signum is not None:
+    raise StopRequested(signum)
   _SIGNALS.launching = True
   _SIGNALS.while_launching = None
 

@@ -90,6 +90,8 @@ _COUNTS = (
     'episodes', 'max_episode_frames', 'num_states', 'num_checkpoints',
     'episodes_per_checkpoint', 'steps_per_checkpoint', 'lookahead_horizon',
     'lookahead_commit_steps', 'num_items',
+    # Launchpad's flag, checked in the launching process (command_line)
+    'lp_termination_notice_secs',
 )
 
 RULES: Mapping[str, Rule] = {

@@ -238,8 +238,13 @@ def stop_check() -> StopCheck:
 def signal_stop_check() -> Iterator[StopCheck]:
   """The stop check of a single process without Launchpad: true after
   SIGINT or SIGTERM while the context is open (previous handlers are put
-  back when it closes). Use it from the main thread."""
+  back when it closes). Use it from the main thread.
+
+  A stop signal whose StopRequested was dropped before the context opened
+  (endings.dropped_stop_signal) makes the check true from the start."""
   stopping = threading.Event()
+  if endings.dropped_stop_signal() is not None:
+    stopping.set()
 
   def request_stop(signum, frame):
     del frame
