@@ -157,6 +157,18 @@ def test_fine_tuning_runs_start_from_the_pretraining_runs_final_checkpoint(
     assert all(same) if name == 'frozen' else not any(same)
 
 
+def test_a_result_names_the_code_its_run_started_with(monkeypatch):
+  """The tree may move on while a run trains: the recorded version is the
+  one read at the start."""
+  monkeypatch.setattr(runs, 'code_version', lambda: 'commit-at-start')
+  started = runs.run_started()
+  monkeypatch.setattr(runs, 'code_version', lambda: 'commit-at-end')
+  record = runs.run_record(started)
+  assert record['code_version'] == 'commit-at-start'
+  assert record['wall_seconds'] >= 0
+  assert len(record['load_average']['start']) == 3
+
+
 def test_the_reference_scores_come_from_the_recorded_data(tmp_path):
   root = str(tmp_path)
   data.ensure_dataset(STUDY.dataset, root)

@@ -5,8 +5,6 @@ run bit for bit on one machine; then the final parameters' evaluation and
 the result file.
 """
 
-import os
-import time
 from typing import Dict, List, Optional
 
 import jax
@@ -81,8 +79,7 @@ def final_evaluation(study: study_config.Study,
 def run_one(study: study_config.Study, method: study_config.Method, seed: int,
             root: str, results_dir: str) -> str:
   """Trains, evaluates and writes one run's result file; returns its path."""
-  start = time.time()
-  load_start = os.getloadavg()
+  started = runs.run_started()
   experiment = make_experiment(
       study, method, seed, root,
       runs.init_checkpoint(study, method, seed, root, results_dir))
@@ -109,7 +106,7 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
       'curve': runs.learning_curve(experiment.workdir),
       'reference': data.reference_scores(study.dataset,
                                          runs.study_root(root, study)),
-      'run': runs.run_record(start, load_start),
+      'run': runs.run_record(started),
   }
   if transfer is not None:
     result['transfer'] = {'init_checkpoint': experiment.init_checkpoint,

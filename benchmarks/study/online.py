@@ -10,7 +10,6 @@ actors' and learner's interleaving depends on the machine's timing.
 
 import os
 import re
-import time
 from typing import Dict, List, Optional
 
 from benchmarks.study import config as study_config
@@ -123,8 +122,7 @@ def final_evaluation(experiment: finetune_experiment.FinetuneExperiment,
 def run_one(study: study_config.OnlineStudy, method: study_config.Method,
             seed: int, root: str, results_dir: str) -> str:
   """Fine-tunes online on every variant, evaluates, writes the result."""
-  start = time.time()
-  load_start = os.getloadavg()
+  started = runs.run_started()
   checkpoint = runs.init_checkpoint(study, method, seed, root, results_dir)
   final, curve = {}, []
   for variant in study.variants:
@@ -149,7 +147,7 @@ def run_one(study: study_config.OnlineStudy, method: study_config.Method,
       'settings': study.settings(method, seed), 'games': list(study.games),
       'final': final, 'curve': curve,
       'reference': reference_scores(study, root),
-      'run': runs.run_record(start, load_start),
+      'run': runs.run_record(started),
   }
   if checkpoint is not None:
     result['transfer'] = {'init_checkpoint': checkpoint}

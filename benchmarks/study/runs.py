@@ -5,6 +5,7 @@ runs are pending, the checkpoint a fine-tuning run starts from, its learning
 curve from the evaluator's log, and the record of how it ran.
 """
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -103,11 +104,24 @@ def code_version() -> str:
   return commit + ('+uncommitted' if dirty else '')
 
 
-def run_record(start: float, load_start: Sequence[float]) -> Dict:
-  """The result file's 'run' entry of a run that began at `start`."""
-  return {'wall_seconds': time.time() - start,
-          'load_average': {'start': list(load_start),
+@dataclasses.dataclass(frozen=True)
+class RunStart:
+  """When a run began, the load then, and the code it runs (read at the
+  start: the tree may move on while a run trains)."""
+  time: float
+  load_average: Tuple[float, float, float]
+  code_version: str
+
+
+def run_started() -> RunStart:
+  return RunStart(time.time(), os.getloadavg(), code_version())
+
+
+def run_record(started: RunStart) -> Dict:
+  """The result file's 'run' entry of the run that began as `started`."""
+  return {'wall_seconds': time.time() - started.time,
+          'load_average': {'start': list(started.load_average),
                            'end': list(os.getloadavg())},
-          'code_version': code_version(),
+          'code_version': started.code_version,
           'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
           'devices': [str(d) for d in jax.devices()]}
