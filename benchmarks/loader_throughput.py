@@ -5,13 +5,17 @@ r"""Loader throughput (stacked transitions/s) and peak RSS, 1 and 3 games.
 
 Records (or reuses) a small random-play dataset of Pong, MsPacman and Breakout,
 replicates its shard files into a "small" (x1) and a "large" (x8) dataset per
-game, then measures every (games, size, transition_reuse) case in a fresh
-process, so that each peak RSS (ru_maxrss) is that case's alone. Throughput is
-the median over --runs timed runs of --batches batches each, after warm-up.
-RSS that does not grow from small to large shows that the loader streams.
+game, then measures every (games, size, transition_reuse,
+keep_decoded_episodes) case in a fresh process, so that each peak RSS
+(ru_maxrss) is that case's alone. Throughput is the median over --runs timed
+runs of --batches batches each, after warm-up; with keep_decoded_episodes,
+after the first pass too, so that the runs replay from memory (the first
+pass decodes at the streaming rate). RSS that does not grow from small to large shows that
+the streaming loader (keep_decoded_episodes false) is bounded by its pools.
 The load average is printed because this machine's 2 cores are shared.
 """
 
+import itertools
 import json
 import os
 import resource
@@ -37,6 +41,15 @@ _BATCHES = flags.DEFINE_integer('batches', 40, 'Batches per timed run.')
 _RUNS = flags.DEFINE_integer('runs', 5, 'Timed runs; the median is reported.')
 _REUSES = flags.DEFINE_list('transition_reuse', ['1', '2'],
                             'LoaderConfig.transition_reuse values to time.')
+_KEEPS = flags.DEFINE_list(
+    'keep_decoded_episodes', ['false', 'true'],
+    'LoaderConfig.keep_decoded_episodes values to time; with true, the runs '
+    'start after the first pass.')
+_BOOLEANS = {'false': False, 'true': True}
+flags.register_validator(
+    'keep_decoded_episodes',
+    lambda values: all(value.lower() in _BOOLEANS for value in values),
+    message='--keep_decoded_episodes takes a list of true and false.')
 _N_STEP = flags.DEFINE_integer('n_step', 3, 'n of the n-step returns.')
 # Internal: one measurement in a fresh process, printed as JSON.
 _MEASURE = flags.DEFINE_string('measure', None, 'Internal.')
@@ -83,8 +96,11 @@ def _measure(case: dict) -> dict:
   config = loader.LoaderConfig(
       games=case['games'], source=case['source'], n_step=case['n_step'],
       batch_size=case['batch_size'],
-      transition_reuse=case['transition_reuse'])
+      transition_reuse=case['transition_reuse'],
+      keep_decoded_episodes=case['keep_decoded_episodes'])
   sampler = loader.make_multigame_iterator(config)
+  while config.keep_decoded_episodes and not sampler.replaying_from_memory:
+    next(sampler)  # The first pass decodes, at the streaming rate.
   for _ in range(case['batches']):  # Warm-up: pools filled, graphs traced.
     next(sampler)
   rates = []
@@ -122,22 +138,24 @@ def main(argv):
           game: _replicate(base_dir, game, copies, directory)
           for game in _GAMES.value})
     print(f'{"games":>5} {"size":>6} {"transitions/game":>16} {"reuse":>5} '
-          f'{"median trans/s":>14} {"peak RSS MB":>11}')
+          f'{"keep":>5} {"median trans/s":>14} {"peak RSS MB":>11}')
     for games in (_GAMES.value[:1], _GAMES.value):
-      for reuse in _REUSES.value:
-        for label, (directory, transitions) in sizes.items():
-          case = dict(games=games, source=directory, n_step=_N_STEP.value,
-                      batch_size=_BATCH_SIZE.value, batches=_BATCHES.value,
-                      runs=_RUNS.value, transition_reuse=int(reuse))
-          output = subprocess.run(
-              [sys.executable, '-m', 'benchmarks.loader_throughput',
-               f'--measure={json.dumps(case)}'],
-              check=True, capture_output=True, text=True).stdout
-          result = json.loads(output.strip().splitlines()[-1])
-          print(f'{len(games):>5} {label:>6} '
-                f'{transitions[games[0]]:>16} {reuse:>5} '
-                f'{result["median_transitions_per_s"]:>14,.0f} '
-                f'{result["peak_rss_mb"]:>11,.0f}', flush=True)
+      for reuse, keep, (label, (directory, transitions)) in (
+          itertools.product(_REUSES.value, _KEEPS.value, sizes.items())):
+        keep = _BOOLEANS[keep.lower()]
+        case = dict(games=games, source=directory, n_step=_N_STEP.value,
+                    batch_size=_BATCH_SIZE.value, batches=_BATCHES.value,
+                    runs=_RUNS.value, transition_reuse=int(reuse),
+                    keep_decoded_episodes=keep)
+        output = subprocess.run(
+            [sys.executable, '-m', 'benchmarks.loader_throughput',
+             f'--measure={json.dumps(case)}'],
+            check=True, capture_output=True, text=True).stdout
+        result = json.loads(output.strip().splitlines()[-1])
+        print(f'{len(games):>5} {label:>6} '
+              f'{transitions[games[0]]:>16} {reuse:>5} {str(keep):>5} '
+              f'{result["median_transitions_per_s"]:>14,.0f} '
+              f'{result["peak_rss_mb"]:>11,.0f}', flush=True)
     print(f'load average at end: {os.getloadavg()}')
   finally:
     shutil.rmtree(workdir, ignore_errors=True)

@@ -6,6 +6,7 @@ Every frame of a hand-built episode is a constant image whose value encodes
 
 import collections
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -246,6 +247,8 @@ def test_reads_published_tfds_layouts(tmp_path):
     (dict(checkpoints='half'), ValueError, r'cannot be parsed'),
     (dict(game_weights=[1.0, 2.0]), ValueError, r'game_weights'),
     (dict(n_step=0), ValueError, r'n_step must be >= 1'),
+    (dict(keep_decoded_episodes=True, repeat=False), ValueError,
+     r'keep_decoded_episodes=True needs repeat=True'),
     (dict(source='/nonexistent/atari'), FileNotFoundError,
      r'/nonexistent/atari does not exist.*make_dataset'),
     (dict(source='relative/missing'), FileNotFoundError,
@@ -317,3 +320,38 @@ def test_one_pass_emits_full_batches_only_as_documented(tmp_path):
              for observation in batch.observation}
   assert len(emitted) == 8
   assert 'not emitted' in loader.LoaderConfig.__doc__
+
+
+def test_kept_episodes_replay_every_pass_from_memory(tmp_path):
+  """With keep_decoded_episodes, every pass emits each transition once, the
+  same as a streamed pass, and the passes after the first read no file."""
+  data = tmp_path / 'data'
+  _write(data, 'Pong', [[([0.0] * 5, True), ([1.0, -2.0, 0.0], False),
+                         ([0.0, 1.0, 0.0, 0.0], True)]])
+  streamed = _all_transitions(loader.LoaderConfig(
+      games=['Pong'], source=str(data), n_step=2))
+  assert len(streamed) == 12
+  # One pooled episode at a time: pass k is exactly emissions
+  # 12(k-1)..12k-1.
+  config = loader.LoaderConfig(games=['Pong'], source=str(data), n_step=2,
+                               batch_size=1, episode_pool_size=1,
+                               keep_decoded_episodes=True)
+  sampler, twin = (loader.make_multigame_iterator(config) for _ in range(2))
+  def next_pass(batches):
+    return [next(batches) for _ in range(len(streamed))]
+  assert not sampler.replaying_from_memory
+  for _ in range(2):  # The stream ends in the first pass.
+    for batch, twin_batch in zip(next_pass(sampler), next_pass(twin)):
+      for field in MultiGameTransition._fields:  # Same seed, same batches.
+        np.testing.assert_array_equal(getattr(batch, field),
+                                      getattr(twin_batch, field))
+  assert sampler.replaying_from_memory
+  shutil.rmtree(data)
+  for _ in range(2):
+    batches = next_pass(sampler)
+    keys = [_identify(batch.observation[0]) for batch in batches]
+    assert sorted(keys) == sorted(streamed)
+    for key, batch in zip(keys, batches):
+      for field in MultiGameTransition._fields:
+        np.testing.assert_array_equal(getattr(batch, field),
+                                      getattr(streamed[key], field))

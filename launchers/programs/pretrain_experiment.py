@@ -64,6 +64,9 @@ class PretrainExperiment:
     episode_pool_size: decoded episodes per game that batches mix (see
       atari_data.loader.LoaderConfig; more means less correlated batches
       and more memory).
+    keep_decoded_episodes: keep every decoded episode in memory after the
+      first pass over the data, so that later passes skip PNG decoding
+      (atari_data.loader.LoaderConfig; ~7 KB per recorded step).
     init_checkpoint: a checkpoint of another pre-training run to start from
       (offline fine-tuning, e.g. on a game the backbone never saw): its
       torso, projection and the heads of the games it knows seed the new
@@ -85,6 +88,7 @@ class PretrainExperiment:
   seed: int = 0
   data_dir: Optional[str] = None
   episode_pool_size: int = 8
+  keep_decoded_episodes: bool = False
   init_checkpoint: Optional[str] = None
 
   def __post_init__(self):
@@ -157,7 +161,8 @@ class PretrainExperiment:
         games=self.games, source=self.dataset, data_dir=self.data_dir,
         checkpoints=self.checkpoints, n_step=self.learner.n_step,
         discount=self.learner.discount, batch_size=self.learner.batch_size,
-        seed=self.seed, episode_pool_size=self.episode_pool_size)
+        seed=self.seed, episode_pool_size=self.episode_pool_size,
+        keep_decoded_episodes=self.keep_decoded_episodes)
 
   def make_dataset_iterator(self) -> Iterator[agent_types.MultiGameTransition]:
     return loader.make_multigame_iterator(self.loader_config())
