@@ -28,7 +28,10 @@ The projection keeps D modest (default 512, [choice]) so 40 heads of
 game slot evaluates every example's own head, so a batch can mix games. (On
 2 CPU cores, for 40 games, batch 32, forward + backward of the heads: 50 ms
 this way, 130 ms for an einsum over all heads followed by a select, 86 ms
-for gathering per-example weights.)
+for gathering per-example weights.) A batch of one example (actors and
+evaluators act on one observation) reads its own head only: on 2 CPU cores,
+D = 512, 18 x 51 outputs, 0.57 ms against 5.5 ms for the matmul with 3 games
+and 14.6 ms with 40.
 Games with fewer than A_max actions have padded outputs; `valid_actions`
 masks them, and `q_values` sets them to INVALID_ACTION_VALUE so a plain
 argmax never picks them.
@@ -122,6 +125,13 @@ class MultiGameHeads(hk.Module):
         init=hk.initializers.TruncatedNormal(stddev=1.0))
     bias = hk.get_parameter("b", (self._num_games, outputs), features.dtype,
                             init=jnp.zeros)
+    if features.shape[0] == 1:
+      # One example, an actor's or an evaluator's step: its own head alone.
+      # XLA:CPU runs the one-row form of the matmul below slowly, and it
+      # reads every game's head (see the module docstring).
+      game = game_id[0]
+      logits = features @ weights[game] + bias[game][None, :]
+      return logits.reshape(-1, self._max_actions, self._num_atoms)
     # Each example's features go into its game's slot of a [G * D] vector
     # (zeros elsewhere), so one dense [B, G*D] x [G*D, K] matmul applies
     # exactly the example's own head.

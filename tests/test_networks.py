@@ -57,6 +57,23 @@ def test_heads_are_selected_by_game_id(tiny):
                                atol=1e-5)
 
 
+def test_one_example_gets_the_same_head_as_in_a_batch(tiny):
+  # A batch of one takes its own head directly (MultiGameHeads), larger
+  # batches the one-hot matmul: both are the example's head.
+  network, params = tiny
+  game_id = np.array([0, 2, 1], np.int32)
+  observation = _observation(len(game_id))
+  batched = network.apply(params, observation, game_id)
+  for i in range(len(game_id)):
+    single = network.apply(params, observation[i:i + 1], game_id[i:i + 1])
+    np.testing.assert_allclose(single.q_logits[0], batched.q_logits[i],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(single.q_values[0] ==
+                                  multi_game.INVALID_ACTION_VALUE,
+                                  batched.q_values[i] ==
+                                  multi_game.INVALID_ACTION_VALUE)
+
+
 def test_invalid_actions_are_masked(tiny):
   network, params = tiny
   game_id = np.array([0, 1, 2], np.int32)
