@@ -10,8 +10,9 @@ keep_decoded_episodes) case in a fresh process, so that each peak RSS
 (ru_maxrss) is that case's alone. Throughput is the median over --runs timed
 runs of --batches batches each, after warm-up; with keep_decoded_episodes,
 after the first pass too, so that the runs replay from memory (the first
-pass decodes at the streaming rate). RSS that does not grow from small to large shows that
-the streaming loader (keep_decoded_episodes false) is bounded by its pools.
+pass decodes at the streaming rate). RSS that does not grow from small to
+large shows that the streaming loader (keep_decoded_episodes false) is
+bounded by its pools.
 The load average is printed because this machine's 2 cores are shared.
 """
 

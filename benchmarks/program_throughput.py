@@ -94,9 +94,6 @@ DEFAULT_JSON = os.path.join(_REPO_ROOT, 'docs', 'benchmarks',
 CASES = ('pretrain', 'single_process', 'finetune', 'actor')
 # Program throughput / bare throughput the programs should reach.
 TARGET_RATIO = 0.9
-# The in-training evaluation episode cap launchers.demo gives the
-# pre-training program; the fine-tuning program gets the same.
-EVAL_MAX_EPISODE_FRAMES = 4500
 # The single-process case's evaluation rounds (before and after its window)
 # need not be long.
 SINGLE_PROCESS_EVAL_FRAMES = 400
@@ -407,22 +404,21 @@ class Benchmark:
         'launchers.pretrain', f'--games={",".join(self.games)}',
         f'--dataset={self.dataset()}', '--checkpoints=all',
         f'--num_steps={num_steps}', *self.learner_arguments(),
-        f'--seed={self.seed}', '--eval_episodes=1', f'--workdir={workdir}',
+        f'--seed={self.seed}', f'--workdir={workdir}',
         *extra)
 
   def pretrain(self):
     """The demo's pre-training program, with the demo's evaluation and
-    checkpoint cadence (launchers.demo.pretrain)."""
+    checkpoint cadence (launchers.demo.cadence_arguments)."""
     num_steps = self.options['pretrain_steps']
     workdir = os.path.join(self.run_dir, 'pretrain')
     launch_type = self.options['program_launch_type']
-    eval_every_steps = (self.options['pretrain_eval_every_steps'] or
-                        max(num_steps // 4, 1))
+    # Imported by _define_flags already.
+    from launchers import demo  # pylint: disable=g-import-not-at-top
     command = self._pretrain_command(workdir, num_steps, [
         f'--lp_launch_type={launch_type}',
-        f'--eval_every_steps={eval_every_steps}',
-        f'--checkpoint_every_steps={max(num_steps // 8, 1)}',
-        f'--eval_max_episode_frames={EVAL_MAX_EPISODE_FRAMES}'])
+        *demo.cadence_arguments(num_steps,
+                                self.options['pretrain_eval_every_steps'])])
     bare = self._pretrain_bare()
     result = self.program('pretrain', command)
     self._learner_row(f'pre-training program ({launch_type}) learner', result,
@@ -438,6 +434,7 @@ class Benchmark:
     command = self._pretrain_command(
         os.path.join(self.run_dir, 'single_process'), num_steps, [
             '--single_process', f'--eval_every_steps={num_steps}',
+            '--eval_episodes=1',
             f'--checkpoint_every_steps={max(num_steps // 8, 1)}',
             f'--eval_max_episode_frames={SINGLE_PROCESS_EVAL_FRAMES}'])
     bare = self._pretrain_bare()
@@ -470,6 +467,8 @@ class Benchmark:
                             max(description['num_actions']))
     online = builder_config.OnlineSettings()
     num_actors = self.options['num_actors']
+    # The demo's in-training evaluation cap (imported by _define_flags).
+    from launchers import demo  # pylint: disable=g-import-not-at-top
     result = self.program('finetune', _python_module(
         'launchers.finetune_online', f'--checkpoint={checkpoint}',
         f'--game={self.options["finetune_game"]}',
@@ -478,7 +477,7 @@ class Benchmark:
         f'--num_actors={num_actors}',
         '--actor_max_episode_frames='
         f'{self.options["actor_max_episode_frames"]}',
-        f'--eval_max_episode_frames={EVAL_MAX_EPISODE_FRAMES}',
+        f'--eval_max_episode_frames={demo.EVAL_MAX_EPISODE_FRAMES}',
         f'--seed={self.seed}',
         f'--lp_launch_type={self.options["program_launch_type"]}',
         *self.learner_arguments(exclude=checkpointing.NETWORK_FIELDS)))

@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import List, Optional
 
 from absl import flags
 from absl import logging
@@ -98,6 +99,22 @@ def ensure_dataset(dataset_dir: str, games, steps_per_checkpoint: int):
   loader.resolve_sources(loader.LoaderConfig(games=games, source=dataset_dir))
 
 
+# The in-training evaluation's episode cap: short, so that rounds stay cheap.
+EVAL_MAX_EPISODE_FRAMES = 4500
+
+
+def cadence_arguments(num_steps: int, eval_every_steps: Optional[int] = None
+                      ) -> List[str]:
+  """launchers.pretrain's flags of the demo's evaluation and checkpoint
+  cadence for a run of `num_steps`: an evaluation round of 1 episode per
+  game (capped at EVAL_MAX_EPISODE_FRAMES) every quarter of the steps (or
+  every `eval_every_steps`), a checkpoint every eighth."""
+  return [f'--eval_every_steps={eval_every_steps or max(num_steps // 4, 1)}',
+          f'--checkpoint_every_steps={max(num_steps // 8, 1)}',
+          '--eval_episodes=1',
+          f'--eval_max_episode_frames={EVAL_MAX_EPISODE_FRAMES}']
+
+
 def pretrain(dataset_dir: str, workdir: str, agent: str):
   """Runs the Launchpad pre-training program of `agent` as its own process;
   a run that does not complete ends the demo with its exit status (its last
@@ -108,10 +125,7 @@ def pretrain(dataset_dir: str, workdir: str, agent: str):
       f'--games={",".join(_GAMES.value)}', f'--dataset={dataset_dir}',
       '--checkpoints=all', f'--num_steps={_NUM_STEPS.value}',
       *command_line.learner_flag_arguments(_LEARNER), f'--seed={_SEED.value}',
-      f'--eval_every_steps={max(_NUM_STEPS.value // 4, 1)}',
-      f'--checkpoint_every_steps={max(_NUM_STEPS.value // 8, 1)}',
-      '--eval_episodes=1', '--eval_max_episode_frames=4500',
-      f'--workdir={workdir}'] + (['--verbose'] if flags.FLAGS.verbose else [])
+      *cadence_arguments(_NUM_STEPS.value), f'--workdir={workdir}'] + (['--verbose'] if flags.FLAGS.verbose else [])
   logging.info('Pre-training: %s', ' '.join(command))
   status = subprocess.run(command, check=False, cwd=_REPO_ROOT).returncode
   if status != endings.COMPLETED:
