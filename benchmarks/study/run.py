@@ -33,7 +33,6 @@ from benchmarks.study import offline
 from benchmarks.study import online
 from benchmarks.study import results as results_lib
 from benchmarks.study import runs
-from launchers.programs import endings
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -111,4 +110,4 @@ def main(argv, study_name, root, results_dir, methods, seeds, max_runs,
 
 if __name__ == '__main__':
   _flags = _define_flags()
-  endings.run(lambda argv: main(argv, **_flags))
+  app.run(lambda argv: main(argv, **_flags))
