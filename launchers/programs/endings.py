@@ -24,7 +24,6 @@ sends it again to a program whose stop it missed).
 """
 
 import contextlib
-import gc
 import os
 import shlex
 import signal
@@ -169,26 +168,10 @@ def _verbose() -> bool:
   return 'verbose' in flags.FLAGS and flags.FLAGS.verbose
 
 
-def exclude_survivors_from_exit_collections():
-  """Keeps the interpreter's exit from tracing every object still alive.
-
-  At exit, CPython clears each module and runs the cyclic garbage collector
-  over everything still tracked; after a long training run (JAX, TensorFlow,
-  Launchpad and their caches in one process) those collections took minutes
-  (BENCHMARKS.md, "The exit after training"). Frozen objects are skipped by
-  the collector but still freed by reference counting; what only a cycle
-  holds is left to the operating system, as at any process end. Call it once
-  the command's results are written: files a command writes are closed or
-  flushed where they are written (checkpoints, results, CSV logs per row).
-  """
-  gc.freeze()
-
-
 def run(main: Callable):
   """`app.run(main)` where a stop signal before the end gives exit status
   STOPPED and a last line that says so (training runs print their own,
-  see `end_training`); the exit after `main` skips the collector's tracing
-  of what is still alive (`exclude_survivors_from_exit_collections`)."""
+  see `end_training`)."""
 
   def main_that_ends_cleanly(argv):
     try:
@@ -196,8 +179,6 @@ def run(main: Callable):
     except StopRequested:
       _fail(STOPPED, f'stopped by {stop_signal_name()} before it finished; '
             f'the same command runs it again: {same_command()}')
-    finally:
-      exclude_survivors_from_exit_collections()
 
   app.run(main_that_ends_cleanly)
 
