@@ -50,8 +50,9 @@ _GAMES = flags.DEFINE_list('games', ['Breakout', 'SpaceInvaders', 'MsPacman'],
                            'Games to record and pre-train on.')
 _STEPS_PER_CHECKPOINT = flags.DEFINE_integer(
     'steps_per_checkpoint', 10_000, 'Recorded agent steps per behaviour checkpoint.')
-# 12,000 steps: Scaled QL and BC both fit in the demo's 20 minutes.
-_NUM_STEPS = flags.DEFINE_integer('num_steps', 12_000,
+# 7,000 steps: recording, Scaled QL, BC and their evaluations fit in the
+# demo's 20 minutes on a 2-core machine, with a margin (README, "The demo").
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 7_000,
                                   'Learner steps (of each agent).')
 _COMPARE_BC = flags.DEFINE_bool(
     'compare_bc', True, "Also pre-train Acme's BC on the same data and "
