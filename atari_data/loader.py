@@ -45,6 +45,7 @@ from tensorflow_datasets.core import example_parser
 
 from agents.scaled_ql.types import MultiGameTransition
 from atari_data import schema
+from atari_data import tf_data
 from environments import games as games_lib
 
 FRAME_STACK = 4
@@ -441,9 +442,7 @@ def decoded_episodes(source: GameSource, config: LoaderConfig,
   decoded = episodes.map(
       lambda e: _decode_episode(e['steps'], n_step, discount),
       num_parallel_calls=config.num_parallel_calls, deterministic=True)
-  options = tf.data.Options()
-  options.deterministic = True
-  return decoded.prefetch(1).with_options(options)
+  return decoded.prefetch(1).with_options(tf_data.pipeline_options())
 
 
 class _PooledEpisode:
@@ -652,4 +651,4 @@ def make_multigame_dataset(config: LoaderConfig) -> tf.data.Dataset:
   dataset = tf.data.Dataset.from_generator(
       lambda: (batch._asdict() for batch in sampler),
       output_signature=signature)
-  return dataset.prefetch(2)
+  return dataset.prefetch(2).with_options(tf_data.pipeline_options())

@@ -35,6 +35,7 @@ from reverb import rate_limiters
 from agents.scaled_ql import actions
 from agents.scaled_ql import networks as networks_lib
 from agents.scaled_ql import types as agent_types
+from atari_data import tf_data
 from builders import config as builder_config
 from builders import learner as learner_lib
 from networks import multi_game
@@ -138,7 +139,8 @@ class ScaledQLBuilder(builders.ActorLearnerBuilder):
             max_in_flight_samples_per_worker=2 * batch_size,
             rate_limiter_timeout_ms=config.online.rate_limiter_timeout_ms)
         dataset = dataset.batch(batch_size, drop_remainder=True).prefetch(
-            config.online.prefetch_size)
+            config.online.prefetch_size).with_options(
+                tf_data.pipeline_options())
         for sample in dataset.as_numpy_iterator():
           yield transitions_from_replay(sample.data, game_index, discount)
 

@@ -177,6 +177,19 @@ def test_fixed_seed_gives_identical_batches(tmp_path):
   assert differs
 
 
+def test_pipelines_are_deterministic_and_not_autotuned(tmp_path):
+  # Autotuning's model thread made releasing an iterator wait up to 60 s
+  # (atari_data/tf_data.py); its absence is what keeps the exit short.
+  _two_games(tmp_path)
+  config = loader.LoaderConfig(games=['Pong', 'Breakout'],
+                               source=str(tmp_path), batch_size=8)
+  source = loader.resolve_sources(config)[0]
+  for dataset in (loader.decoded_episodes(source, config, seed=0),
+                  loader.make_multigame_dataset(config)):
+    assert dataset.options().deterministic is True
+    assert dataset.options().autotune.enabled is False
+
+
 def test_checkpoint_selection(tmp_path):
   _write(tmp_path, 'Pong', [[([0.0] * 3, True)] for _ in range(5)])
   episodes = lambda spec: sorted({e for _, e, _ in _all_transitions(
