@@ -157,6 +157,22 @@ def test_fine_tuning_runs_start_from_the_pretraining_runs_final_checkpoint(
     assert all(same) if name == 'frozen' else not any(same)
 
 
+def test_a_study_on_another_studys_data_reads_it_and_runs_in_its_own_folder(
+    seed_0_runs, tmp_path):
+  root, results_dir, written = seed_0_runs
+  longer = dataclasses.replace(STUDY, name='tiny_longer', num_steps=20,
+                               work_subdir='tiny_longer', data_subdir='')
+  assert runs.data_root(root, longer) == runs.data_root(root, STUDY) == root
+  path = offline.run_one(longer, longer.method('scaled_ql'), 0, root,
+                         str(tmp_path))
+  result = results.read(path)
+  assert result['reference'] == results.read(dict(
+      (method.name, p) for method, p in written)['scaled_ql'])['reference']
+  assert checkpointing.list_checkpoints(os.path.join(
+      runs.workdir(root, longer, 'scaled_ql', 0), 'checkpoints'))[-1][0] == 20
+  assert sorted(os.listdir(os.path.join(root, 'tiny_longer'))) == ['runs']
+
+
 def test_a_result_names_the_code_its_run_started_with(monkeypatch):
   """The tree may move on while a run trains: the recorded version is the
   one read at the start."""

@@ -37,7 +37,7 @@ def transfer_check(study: study_config.Study,
   experiment.initialise_from_checkpoint(learner, networks)
   states = next(loader.make_multigame_iterator(loader.LoaderConfig(
       games=pretraining.dataset.games,
-      source=data.data_dir(runs.study_root(root, pretraining)),
+      source=data.data_dir(runs.data_root(root, pretraining)),
       checkpoints=pretraining.dataset.learn_from, batch_size=num_states,
       seed=experiment.seed))).observation
   features, _ = networks.embed(learner.get_variables(['policy'])[0], states)
@@ -53,7 +53,7 @@ def make_experiment(study: study_config.Study, method: study_config.Method,
   """`init_from`: the checkpoint that initialises the run (None: scratch)."""
   dataset = study.dataset
   return pretrain_experiment.PretrainExperiment(
-      games=dataset.games, dataset=data.data_dir(runs.study_root(root, study)),
+      games=dataset.games, dataset=data.data_dir(runs.data_root(root, study)),
       checkpoints=dataset.learn_from, learner=study.learner_config(method),
       agent=method.agent, num_steps=study.num_steps,
       workdir=runs.workdir(root, study, method.name, seed),
@@ -105,7 +105,7 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
                 for game, scores in final.items()},
       'curve': runs.learning_curve(experiment.workdir),
       'reference': data.reference_scores(study.dataset,
-                                         runs.study_root(root, study)),
+                                         runs.data_root(root, study)),
       'run': runs.run_record(started),
   }
   if transfer is not None:

@@ -30,6 +30,14 @@ def study_root(root: str, study: study_config.Study) -> str:
   return os.path.join(root, study.work_subdir)
 
 
+def data_root(root: str, study: study_config.Study) -> str:
+  """The folder under the runner's --root holding the data (and random
+  play) `study` learns from and is scored against."""
+  if study.data_subdir is None:
+    return study_root(root, study)
+  return os.path.join(root, study.data_subdir)
+
+
 def workdir(root: str, study: study_config.Study, method: str,
             seed: int) -> str:
   return os.path.join(study_root(root, study), 'runs', method, f'seed_{seed}')
