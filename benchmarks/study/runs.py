@@ -27,7 +27,7 @@ FINAL_EVALUATION_SEED = 100_000
 
 def study_root(root: str, study: study_config.Study) -> str:
   """The folder of `study`'s data and runs under the runner's --root."""
-  return os.path.join(root, study.work_subdir)
+  return os.path.normpath(os.path.join(root, study.work_subdir))
 
 
 def data_root(root: str, study: study_config.Study) -> str:
@@ -35,7 +35,7 @@ def data_root(root: str, study: study_config.Study) -> str:
   play) `study` learns from and is scored against."""
   if study.data_subdir is None:
     return study_root(root, study)
-  return os.path.join(root, study.data_subdir)
+  return os.path.normpath(os.path.join(root, study.data_subdir))
 
 
 def workdir(root: str, study: study_config.Study, method: str,
