@@ -151,6 +151,7 @@ def test_report_files_and_claims(results_dir, tmp_path):
   assert 'no_cql' not in text
   assert 'scaled_ql vs its data' in text
   assert 'scaled_ql vs bc (data-normalised IQM):' in text
+  assert 'scaled_ql vs bc (data-normalised mean):' in text
   assert 'scaled_ql is higher, the intervals do not overlap' in text
   assert 'Area under the learning curve' in text
   assert os.path.basename(written['final scores per game']) in text

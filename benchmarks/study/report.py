@@ -238,44 +238,46 @@ def markdown(tables: StudyTables, study, plots: Mapping[str, str]) -> str:
 
 def comparisons(tables: StudyTables, focus: str) -> List[str]:
   """Plain sentences on the `focus` method against its data (offline) and
-  every other method, on the first normalisation's IQM, where the results
-  allow."""
+  every other method, on the first normalisation's IQM and then its mean,
+  where the results allow."""
   normalisation = tables.normalisations[0]
-  iqm = tables.aggregates[normalisation]
-  if focus not in iqm:
+  aggregates = tables.aggregates[normalisation]
+  if focus not in aggregates:
     return [f'No results of {focus} yet.']
-  ours = iqm[focus]['iqm']
   runs = {method: len(tables.runs[method]) for method in tables.methods}
   lines = []
-  if not tables.online:
-    if runs[focus] < 2:
-      verdict = ('above' if ours.point > 0 else 'below'
-                 if ours.point < 0 else 'at')
-      verdict += ' the data (0), from one run: no interval, no conclusion yet'
-    else:
-      verdict = ('above' if ours.low > 0 else
-                 'below' if ours.high < 0 else 'not distinguishable from')
-      verdict += ' the data (0)'
-    lines.append(f'- {focus} vs its data: data-normalised IQM '
-                 f'{_interval(ours, 3)}, {verdict}.')
-  for method in tables.methods:
-    if method == focus:
-      continue
-    other = iqm[method]['iqm']
-    if min(runs[focus], runs[method]) < 2:
-      relation = (f'{focus} is ' + ('higher' if ours.point > other.point
-                                     else 'lower') +
-                  ', from one run of one of them: no interval, no conclusion '
-                  'yet')
-    elif statistics.intervals_overlap(ours, other):
-      relation = 'the intervals overlap'
-    elif ours.low > other.high:
-      relation = f'{focus} is higher, the intervals do not overlap'
-    else:
-      relation = f'{focus} is lower, the intervals do not overlap'
-    lines.append(f'- {focus} vs {method} ({normalisation}-normalised IQM): '
-                 f'{_interval(ours, 3)} vs {_interval(other, 3)}; '
-                 f'{relation}.')
+  for statistic, label in (('iqm', 'IQM'), ('mean', 'mean')):
+    name = f'{normalisation}-normalised {label}'
+    ours = aggregates[focus][statistic]
+    if not tables.online:
+      if runs[focus] < 2:
+        verdict = ('above' if ours.point > 0 else 'below'
+                   if ours.point < 0 else 'at')
+        verdict += (' the data (0), from one run: no interval, no conclusion '
+                    'yet')
+      else:
+        verdict = ('above' if ours.low > 0 else
+                   'below' if ours.high < 0 else 'not distinguishable from')
+        verdict += ' the data (0)'
+      lines.append(f'- {focus} vs its data: {name} {_interval(ours, 3)}, '
+                   f'{verdict}.')
+    for method in tables.methods:
+      if method == focus:
+        continue
+      other = aggregates[method][statistic]
+      if min(runs[focus], runs[method]) < 2:
+        relation = (f'{focus} is ' + ('higher' if ours.point > other.point
+                                       else 'lower') +
+                    ', from one run of one of them: no interval, no '
+                    'conclusion yet')
+      elif statistics.intervals_overlap(ours, other):
+        relation = 'the intervals overlap'
+      elif ours.low > other.high:
+        relation = f'{focus} is higher, the intervals do not overlap'
+      else:
+        relation = f'{focus} is lower, the intervals do not overlap'
+      lines.append(f'- {focus} vs {method} ({name}): {_interval(ours, 3)} vs '
+                   f'{_interval(other, 3)}; {relation}.')
   return lines
 
 
