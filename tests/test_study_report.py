@@ -157,6 +157,46 @@ def test_report_files_and_claims(results_dir, tmp_path):
   assert os.path.basename(written['final scores per game']) in text
 
 
+def test_a_baseline_of_another_study_is_reported_as_in_its_own_study(
+    results_dir, tmp_path, monkeypatch):
+  monkeypatch.setitem(study_config.STUDIES, STUDY.name, STUDY)
+  longer = study_config.Study(name='test_longer', methods=STUDY.methods[:1],
+                              num_steps=40_000,
+                              baselines=((STUDY.name, 'scaled_ql'),))
+  for seed, means in ((0, (400.0, 500.0, 600.0)), (1, (450.0, 550.0, 650.0))):
+    results.write(results_dir, _result('scaled_ql', seed, means,
+                                       'test_longer'))
+  tables = report.StudyTables(report.read_results(results_dir, longer),
+                              longer, reps=100)
+  own = report.StudyTables(list(results.read_all(results_dir, STUDY.name)),
+                           STUDY, reps=100)
+  assert tables.methods == ['scaled_ql', 'test_study/scaled_ql']
+  for game in GAMES:
+    assert (tables.per_game['test_study/scaled_ql'][game].point ==
+            own.per_game['scaled_ql'][game].point)
+  np.testing.assert_array_equal(
+      tables.score_matrix('test_study/scaled_ql', 'data'),
+      own.score_matrix('scaled_ql', 'data'))
+  written = report.write_report(results_dir, str(tmp_path / 'report'), longer,
+                                reps=200)
+  with open(written['report']) as f:
+    text = f.read()
+  assert '| test_study/scaled_ql | 3 |' in text
+  assert 'test_study/bc' not in text
+  assert 'scaled_ql vs test_study/scaled_ql (data-normalised IQM):' in text
+  assert '(study test_study, 20,000 learner steps per run)' in text
+
+
+def test_a_baseline_naming_an_unknown_study_or_method_is_an_error():
+  unknown_study = study_config.Study(name='x', baselines=(('nope', 'bc'),))
+  with pytest.raises(ValueError, match="Unknown study 'nope'"):
+    study_config.baseline_methods(unknown_study)
+  unknown_method = study_config.Study(
+      name='x', baselines=((study_config.STUDY.name, 'nope'),))
+  with pytest.raises(ValueError, match="Unknown method 'nope'"):
+    study_config.baseline_methods(unknown_method)
+
+
 def test_results_measured_against_other_data_are_refused(results_dir):
   other = _result('scaled_ql', 5, (1.0, 2.0, 3.0))
   other['reference'] = {**REFERENCE, GAMES[0]: {**REFERENCE[GAMES[0]],

@@ -18,7 +18,7 @@ the methods learn from the first 20% (checkpoints 0-1), the paper's
 """
 
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from agents.scaled_ql import config as learner_config
 from builders import config as builder_config
@@ -126,6 +126,10 @@ class Study:
     data_subdir: the folder under --root of the data it learns from, where
       that is another study's recording of the same `dataset` (so it is not
       recorded twice); None: its own work_subdir.
+    baselines: (study, method) pairs of other studies whose runs the report
+      shows beside this study's methods, labelled '<study>/<method>' (the
+      runs a change is judged against, measured once, not run again); they
+      must share this study's games and reference scores.
   """
   name: str = 'small_scale_v1'
   dataset: StudyDataset = StudyDataset()
@@ -139,6 +143,7 @@ class Study:
   pretraining: Optional[str] = None
   work_subdir: str = ''
   data_subdir: Optional[str] = None
+  baselines: Tuple[Tuple[str, str], ...] = ()
 
   def __post_init__(self):
     names = [method.name for method in self.methods]
@@ -213,7 +218,8 @@ FINETUNING = Study(name='offline_finetuning_v1', dataset=FINETUNING_DATASET,
 # same network, settings and updates from scratch).
 LONG_PRETRAINING = Study(name='small_scale_long_v1', methods=METHODS[:1],
                          num_steps=40_000, eval_every_steps=10_000,
-                         work_subdir='small_scale_long_v1', data_subdir='')
+                         work_subdir='small_scale_long_v1', data_subdir='',
+                         baselines=((STUDY.name, 'scaled_ql'),))
 LONG_FINETUNING = Study(
     name='offline_finetuning_long_v1', dataset=FINETUNING_DATASET,
     methods=tuple(method for method in finetuning_methods(
@@ -222,7 +228,9 @@ LONG_FINETUNING = Study(
     eval_every_steps=FINETUNING.eval_every_steps, focus='pretrained',
     pretraining=LONG_PRETRAINING.name,
     work_subdir='offline_finetuning_long_v1',
-    data_subdir=FINETUNING.work_subdir)
+    data_subdir=FINETUNING.work_subdir,
+    baselines=tuple((FINETUNING.name, method.name)
+                    for method in FINETUNING.methods))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,3 +338,15 @@ def study_named(name: str):
   if name not in STUDIES:
     raise ValueError(f'Unknown study {name!r}; studies: {sorted(STUDIES)}.')
   return STUDIES[name]
+
+
+def baseline_methods(study) -> List[Tuple[str, Method, 'Study']]:
+  """(label, method, its study) of each of `study.baselines`."""
+  found = []
+  for other_name, method_name in getattr(study, 'baselines', ()):
+    other = study_named(other_name)
+    if other.name == study.name:
+      raise ValueError(f'Study {study.name} names itself as a baseline.')
+    found.append((f'{other.name}/{method_name}', other.method(method_name),
+                  other))
+  return found

@@ -81,7 +81,9 @@ class StudyTables:
             f'{result["method"]} seed {result["seed"]} has games '
             f'{result["games"]}, the study {self.games}.')
       by_method[result['method']].append(result)
-    self.methods = [m.name for m in study.methods if m.name in by_method]
+    labels = [m.name for m in study.methods] + [
+        label for label, _, _ in study_config.baseline_methods(study)]
+    self.methods = [label for label in labels if label in by_method]
     self.runs = {m: by_method[m] for m in self.methods}
     self.reference = results[0]['reference']
     for result in results[1:]:
@@ -233,6 +235,10 @@ def markdown(tables: StudyTables, study, plots: Mapping[str, str]) -> str:
   lines += ['', '## Methods', '']
   lines += [f'- `{m.name}`: {m.description}' for m in study.methods
             if m.name in tables.methods]
+  lines += [f'- `{label}`: {m.description} (study {other.name}, '
+            f'{other.num_steps:,} learner steps per run)'
+            for label, m, other in study_config.baseline_methods(study)
+            if label in tables.methods]
   return '\n'.join(lines) + '\n'
 
 
@@ -375,13 +381,23 @@ def plot_curves(tables: StudyTables, path: str) -> str:
   return atomic_files.save_figure_atomically(figure, path)
 
 
+def read_results(results_dir: str, study) -> List[Mapping]:
+  """`study`'s results and those of its baselines, each baseline's method
+  relabelled '<study>/<method>'."""
+  results = list(results_lib.read_all(results_dir, study.name))
+  for label, method, other in study_config.baseline_methods(study):
+    results += [{**result, 'method': label}
+                for result in results_lib.read_all(results_dir, other.name)
+                if result['method'] == method.name]
+  return results
+
+
 def write_report(results_dir: str, output_dir: str,
                  study=study_config.STUDY,
                  reps: int = 20_000) -> Dict[str, str]:
   """Writes <output_dir>/<study>/REPORT.md and its PNGs; returns name ->
   path."""
-  tables = StudyTables(list(results_lib.read_all(results_dir, study.name)),
-                       study, reps=reps)
+  tables = StudyTables(read_results(results_dir, study), study, reps=reps)
   output_dir = os.path.join(output_dir, study.name)
   plots = {
       'final scores per game': plot_per_game(
