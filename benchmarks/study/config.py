@@ -341,9 +341,12 @@ def study_named(name: str):
 
 
 def baseline_methods(study) -> List[Tuple[str, Method, 'Study']]:
-  """(label, method, its study) of each of `study.baselines`."""
+  """(label, method, its study) of each of `study.baselines`; none for an
+  OnlineStudy, which has no baselines."""
+  if not isinstance(study, Study):
+    return []
   found = []
-  for other_name, method_name in getattr(study, 'baselines', ()):
+  for other_name, method_name in study.baselines:
     other = study_named(other_name)
     if other.name == study.name:
       raise ValueError(f'Study {study.name} names itself as a baseline.')

@@ -385,9 +385,11 @@ def read_results(results_dir: str, study) -> List[Mapping]:
   """`study`'s results and those of its baselines, each baseline's method
   relabelled '<study>/<method>'."""
   results = list(results_lib.read_all(results_dir, study.name))
+  others = {}  # Each baseline study's files are read once.
   for label, method, other in study_config.baseline_methods(study):
-    results += [{**result, 'method': label}
-                for result in results_lib.read_all(results_dir, other.name)
+    if other.name not in others:
+      others[other.name] = list(results_lib.read_all(results_dir, other.name))
+    results += [{**result, 'method': label} for result in others[other.name]
                 if result['method'] == method.name]
   return results
 
