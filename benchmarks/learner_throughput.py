@@ -17,6 +17,8 @@ utilisation against --peak-tflops when given.
 --value-loss, --dr3-coefficient, --cql-alpha and --double-q choose the
 update's mathematics (default: ScaledQLConfig's C51 + CQL + DR3). --profile
 adds the CPU time per op class of one update (benchmarks.xla_cpu_profile).
+The processes use the project's malloc settings (agents.scaled_ql.
+host_memory), as its command lines do.
 
 The default CPU grid took 30 minutes on 2 shared cores, most of it compiling
 resnet50 and resnet101 (up to 10 minutes each); pass --sizes to skip them.
@@ -37,6 +39,7 @@ import time
 import jax
 import numpy as np
 
+from agents.scaled_ql import host_memory
 from agents.scaled_ql import update_step as update_lib
 from agents.scaled_ql.config import VALUE_LOSSES, ScaledQLConfig
 from agents.scaled_ql.networks import make_network
@@ -238,6 +241,8 @@ def main():
                       help="internal: measure one config in this process")
   args = parser.parse_args()
 
+  # As the project's command lines do, before JAX starts its threads.
+  host_memory.reuse_freed_memory()
   device = jax.local_devices()[0]
   on_cpu = jax.default_backend() == "cpu"
   if args.dtype is None:

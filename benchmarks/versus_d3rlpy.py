@@ -25,7 +25,10 @@ its lock): created on first use under --venv with python3.11 and
 `pip install torch==2.13.0 d3rlpy==2.8.1` (a few minutes; PyPI, or a local
 wheel directory pip is configured with). d3rlpy's update() takes float32
 channel-first frames (it converts them to tensors and divides by 255 on
-every call); ours takes the uint8 frames already on the device.
+every call); ours takes the uint8 frames already on the device. Our
+processes use the project's malloc settings (agents.scaled_ql.host_memory);
+d3rlpy runs with glibc's defaults (the reference of the ratios) and, as
+d3rlpy_malloc, with the same settings.
 
 Prints updates/s (median, min, max over rounds) per case and batch size and
 the ratios ours / d3rlpy of the medians, the load average at the start and
@@ -44,6 +47,7 @@ import time
 
 import numpy as np
 
+from agents.scaled_ql import host_memory
 from benchmarks import results as results_lib
 
 DEFAULT_VENV = os.path.expanduser("~/.cache/scaled_ql_bench/d3rlpy-venv")
@@ -55,6 +59,11 @@ D3RLPY_ALPHA = 1.0
 D3RLPY_TARGET_UPDATE_INTERVAL = 8000
 D3RLPY_ADAM_EPS = 1e-8
 OUR_CASES = ("equal_work", "c51_cql", "scaled_ql")
+# d3rlpy as installed (glibc's malloc defaults: the reference of the ratios),
+# and with the malloc settings our processes use (host_memory), so that the
+# allocator's share of a ratio shows.
+D3RLPY_CASES = {"d3rlpy": {}, "d3rlpy_malloc": host_memory.environment()}
+CASES = tuple(D3RLPY_CASES) + OUR_CASES
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -121,6 +130,8 @@ def our_config(case: str, batch_size: int, alpha: float):
 def time_ours(case: str, batch_path: str, seconds: float,
               alpha: float) -> dict:
   """Updates/s of our jitted update on the batch, in this process."""
+  from agents.scaled_ql import host_memory  # pylint: disable=g-import-not-at-top
+  host_memory.reuse_freed_memory()  # As the project's command lines do.
   import jax  # pylint: disable=g-import-not-at-top
   from agents.scaled_ql import update_step as update_lib  # pylint: disable=g-import-not-at-top
   from agents.scaled_ql.networks import make_network  # pylint: disable=g-import-not-at-top
@@ -192,7 +203,7 @@ def main():
   print(f"d3rlpy: {d3rlpy_python}; torch.set_num_threads({args.threads}); "
         f"ours: JAX CPU on {os.cpu_count()} cores", flush=True)
   rates = {(name, b): [] for b in args.batch_sizes
-           for name in ("d3rlpy",) + OUR_CASES}
+           for name in CASES}
   versions = {}
   with tempfile.TemporaryDirectory() as directory:
     paths = {}
@@ -201,14 +212,15 @@ def main():
       write_batch(paths[batch_size], batch_size)
     for round_index in range(args.rounds):
       for batch_size in args.batch_sizes:
-        result = _run([
-            d3rlpy_python, "-m", "benchmarks.d3rlpy_worker",
-            paths[batch_size], str(args.seconds_per_round), str(args.threads),
-            str(args.alpha), str(D3RLPY_LEARNING_RATE),
-            str(D3RLPY_TARGET_UPDATE_INTERVAL)])
-        versions.update(d3rlpy=result["d3rlpy"], torch=result["torch"],
-                        torch_threads=result["threads"])
-        rates[("d3rlpy", batch_size)].append(result["updates_per_s"])
+        for name, env in D3RLPY_CASES.items():
+          result = _run([
+              d3rlpy_python, "-m", "benchmarks.d3rlpy_worker",
+              paths[batch_size], str(args.seconds_per_round),
+              str(args.threads), str(args.alpha), str(D3RLPY_LEARNING_RATE),
+              str(D3RLPY_TARGET_UPDATE_INTERVAL)], env={**os.environ, **env})
+          versions.update(d3rlpy=result["d3rlpy"], torch=result["torch"],
+                          torch_threads=result["threads"])
+          rates[(name, batch_size)].append(result["updates_per_s"])
         for case in OUR_CASES:
           result = _run([
               sys.executable, "-m", "benchmarks.versus_d3rlpy", "--worker",
@@ -217,7 +229,7 @@ def main():
           versions.update(jax=result["jax"])
           rates[(case, batch_size)].append(result["updates_per_s"])
         line = ", ".join(f"{name} {rates[(name, batch_size)][-1]:.2f}"
-                         for name in ("d3rlpy",) + OUR_CASES)
+                         for name in CASES)
         print(f"round {round_index + 1}/{args.rounds} batch {batch_size}: "
               f"{line} updates/s (load {os.getloadavg()[0]:.2f})", flush=True)
 
@@ -227,17 +239,17 @@ def main():
             "seconds_per_round": args.seconds_per_round,
             "load_average_start": start_load, "load_average_end": end_load,
             "results": []}
-  print(f"\n{'case':<11} {'batch':>5} {'median':>8} {'min':>8} {'max':>8} "
+  print(f"\n{'case':<13} {'batch':>5} {'median':>8} {'min':>8} {'max':>8} "
         f"{'ours/d3rlpy':>12}")
   for batch_size in args.batch_sizes:
     reference = statistics.median(rates[("d3rlpy", batch_size)])
-    for name in ("d3rlpy",) + OUR_CASES:
+    for name in CASES:
       summary = _summary(rates[(name, batch_size)])
       ratio = summary["median"] / reference
       report["results"].append({"case": name, "batch_size": batch_size,
                                 "updates_per_s": summary,
                                 "ratio_to_d3rlpy": ratio})
-      print(f"{name:<11} {batch_size:>5} {summary['median']:8.2f} "
+      print(f"{name:<13} {batch_size:>5} {summary['median']:8.2f} "
             f"{summary['min']:8.2f} {summary['max']:8.2f} {ratio:12.2f}")
   print(f"load average at end: {end_load}")
   results_lib.write_json_atomically(args.json, report)

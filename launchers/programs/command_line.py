@@ -14,6 +14,7 @@ from absl import logging
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
+from agents.scaled_ql import host_memory
 from launchers.programs import config_flags
 from launchers.programs import endings
 from launchers.programs import field_checks
@@ -84,11 +85,16 @@ LAUNCH_TYPES = ('local_mt', 'local_mp')
 
 
 def start(argv):
-  """What every main() does first: refuses positional arguments, makes a
-  stop signal end the command cleanly (endings) and applies --verbose / -v
-  to what the program prints."""
+  """What every main() does first: refuses positional arguments, lets
+  XLA:CPU reuse its freed buffers (host_memory; before Launchpad starts any
+  node thread), makes a stop signal end the command cleanly (endings) and
+  applies --verbose / -v to what the program prints."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  try:
+    host_memory.reuse_freed_memory()
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   endings.install_stop_signals()
   quiet_output.set_verbose(_VERBOSE.value or
                            logging.get_verbosity() > logging.INFO)
