@@ -18,7 +18,9 @@ utilisation against --peak-tflops when given.
 update's mathematics (default: ScaledQLConfig's C51 + CQL + DR3). --profile
 adds the CPU time per op class of one update (benchmarks.xla_cpu_profile).
 The processes use the project's malloc settings (agents.scaled_ql.
-host_memory), as its command lines do.
+host_memory), as its command lines do; --malloc=glibc measures with glibc's
+defaults instead. Each row also gives the minor page faults per timed
+update (buffers the update touches for the first time).
 
 The default CPU grid took 30 minutes on 2 shared cores, most of it compiling
 resnet50 and resnet101 (up to 10 minutes each); pass --sizes to skip them.
@@ -56,6 +58,7 @@ CPU_GRID = [(name, batch) for name in torsos.TORSO_NAMES for batch in (8, 32)
 ACCELERATOR_GRID = [("resnet101", batch) for batch in (128, 256, 512)]
 # NVIDIA's dense (no sparsity) bf16 tensor-core peak of the H100/H200 SXM.
 HOPPER_DENSE_BF16_TFLOPS = 989.0
+MALLOC_CHOICES = ("project", "glibc")
 
 
 def _synthetic_batch(batch_size, num_games, num_actions, seed=0):
@@ -127,12 +130,15 @@ def measure(size, batch_size, num_games, num_actions, dtype, runs,
   jax.block_until_ready(metrics)
   steps_per_run = max(1, int(seconds_per_run / (time.perf_counter() - start)))
   rates = []
+  faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
   for _ in range(runs):
     start = time.perf_counter()
     for _ in range(steps_per_run):
       state, metrics = compiled.update(state, batch)
     jax.block_until_ready((state, metrics))
     rates.append(steps_per_run / (time.perf_counter() - start))
+  faults_per_update = ((resource.getrusage(resource.RUSAGE_SELF).ru_minflt -
+                        faults_before) / (runs * steps_per_run))
   updates_per_second = statistics.median(rates)
   op_classes = None
   if profile:
@@ -152,6 +158,7 @@ def measure(size, batch_size, num_games, num_actions, dtype, runs,
       "samples_per_s": updates_per_second * batch_size,
       "runs": [round(r, 3) for r in rates],
       "steps_per_run": steps_per_run,
+      "page_faults_per_update": faults_per_update,
       "gflops_per_update": flops / 1e9,
       "compile_s": compile_seconds,
       "xla_memory_gib": xla_bytes / 2**30 if xla_bytes is not None else None,
@@ -182,10 +189,14 @@ def _run_in_subprocess(size, batch_size, args):
       str(args.num_actions), "--runs", str(args.runs), "--seconds-per-run",
       str(args.seconds_per_run), "--peak-tflops", str(args.peak_tflops),
       "--value-loss", args.value_loss, "--cql-alpha", str(args.cql_alpha),
-      "--dr3-coefficient", str(args.dr3_coefficient)
+      "--dr3-coefficient", str(args.dr3_coefficient), "--malloc",
+      args.malloc
   ] + (["--double-q"] if args.double_q else []) + (
       ["--profile"] if args.profile else [])
   env = dict(os.environ)
+  if args.malloc == "glibc":  # Not even settings inherited from a parent.
+    for variable in host_memory.SETTINGS:
+      env.pop(variable, None)
   if args.profile:
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " +
                         xla_cpu_profile.PROFILE_XLA_FLAGS).strip()
@@ -205,7 +216,8 @@ def _print_row(r):
          else "       -")
   print(f"{r['size']:<12} {r['batch_size']:>5} {r['updates_per_s']:9.2f} "
         f"{r['samples_per_s']:10.1f} {r['gflops_per_update']:10.1f} "
-        f"{r['peak_memory_gib']:9.2f} {xla} {mfu} {r['compile_s']:8.1f}",
+        f"{r['peak_memory_gib']:9.2f} {xla} {mfu} {r['compile_s']:8.1f} "
+        f"{r['page_faults_per_update']:9.0f}",
         flush=True)
   if "op_class_s" in r:
     print("    ms per update: " + ", ".join(
@@ -236,13 +248,17 @@ def main():
                       default=defaults.double_q)
   parser.add_argument("--profile", action="store_true",
                       help="also time one update per op class (CPU)")
+  parser.add_argument("--malloc", choices=MALLOC_CHOICES, default="project",
+                      help="project: agents.scaled_ql.host_memory's settings "
+                      "(as the command lines); glibc: glibc's defaults")
   parser.add_argument("--json", help="also write all results here")
   parser.add_argument("--one", action="store_true",
                       help="internal: measure one config in this process")
   args = parser.parse_args()
 
-  # As the project's command lines do, before JAX starts its threads.
-  host_memory.reuse_freed_memory()
+  if args.malloc == "project":
+    # As the project's command lines do, before JAX starts its threads.
+    host_memory.reuse_freed_memory()
   device = jax.local_devices()[0]
   on_cpu = jax.default_backend() == "cpu"
   if args.dtype is None:
@@ -271,11 +287,12 @@ def main():
         f"({jax.default_backend()}), jax {jax.__version__}, {args.dtype}, "
         f"{args.num_games} games x {args.num_actions} actions, median of "
         f"{args.runs} runs of ~{args.seconds_per_run}s, MFU peak "
-        f"{args.peak_tflops or '-'} TFLOP/s, {loss_options}, load average "
+        f"{args.peak_tflops or '-'} TFLOP/s, {loss_options}, malloc "
+        f"{args.malloc}, load average "
         f"{os.getloadavg()}")
   print(f"{'size':<12} {'batch':>5} {'updates/s':>9} {'samples/s':>10} "
         f"{'GFLOP/upd':>10} {'peak GiB':>9} {'XLA GiB':>8} {'MFU':>6} "
-        f"{'compile':>8}")
+        f"{'compile':>8} {'faults/upd':>9}")
   results = []
   for size, batch in grid:
     results.append(_run_in_subprocess(size, batch, args))

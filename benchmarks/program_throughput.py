@@ -1,6 +1,6 @@
 r"""Do the Launchpad programs run at the learner's speed? Steps/s and ratios.
 
-  python -m benchmarks.program_throughput                  # ~9 min, 2 cores
+  python -m benchmarks.program_throughput                  # ~8 min, 2 cores
   python -m benchmarks.program_throughput --dataset=demo_output/dataset
   python -m benchmarks.program_throughput --cases=finetune,actor \
       --checkpoint=demo_output/run/checkpoints/checkpoint-0000012000.npz
@@ -10,10 +10,13 @@ the load average before and after it (the machine's cores are shared):
 
   pretrain        `launchers.pretrain` under --program_launch_type (default
                   local_mt, as launchers.demo runs it): learner fed by the
-                  RLDS loader, with the demo's checkpoint cadence and its
-                  evaluator node playing beside it on the same cores (a
-                  round every quarter of the steps, as in the demo;
-                  --pretrain_eval_every_steps). Compared with the bare
+                  RLDS loader, for half the demo's --num_steps
+                  (--pretrain_steps) at the demo's checkpoint and evaluation
+                  cadence in learner steps, its evaluator node playing
+                  beside it on the same cores (a round every quarter of the
+                  demo's steps; --pretrain_eval_every_steps): the evaluator
+                  takes the share of the window it takes in the demo.
+                  Compared with the bare
                   update (`benchmarks.learner_throughput`: synthetic batch
                   already in memory) of the same network, batch, games and
                   (padded) actions, measured in its own process just before
@@ -408,16 +411,20 @@ class Benchmark:
         *extra)
 
   def pretrain(self):
-    """The demo's pre-training program, with the demo's evaluation and
-    checkpoint cadence (launchers.demo.cadence_arguments)."""
-    num_steps = self.options['pretrain_steps']
+    """The demo's pre-training program for the first half of the demo's
+    steps (default), with the demo's evaluation and checkpoint cadence in
+    learner steps (launchers.demo.cadence_arguments of the demo's
+    --num_steps), so that the evaluator plays as large a share of the window
+    as in the demo: the round at step 0 (start-up) and one inside it."""
+    demo_steps = flags.FLAGS.num_steps
+    num_steps = self.options['pretrain_steps'] or max(demo_steps // 2, 1)
     workdir = os.path.join(self.run_dir, 'pretrain')
     launch_type = self.options['program_launch_type']
     # Imported by _define_flags already.
     from launchers import demo  # pylint: disable=g-import-not-at-top
     command = self._pretrain_command(workdir, num_steps, [
         f'--lp_launch_type={launch_type}',
-        *demo.cadence_arguments(num_steps,
+        *demo.cadence_arguments(demo_steps,
                                 self.options['pretrain_eval_every_steps'])])
     bare = self._pretrain_bare()
     result = self.program('pretrain', command)
@@ -630,7 +637,7 @@ def _define_flags():
   runs, so that importing this module (the tests do) defines none."""
   from launchers import demo  # pylint: disable=g-import-not-at-top,unused-import
   learner_fields = dataclasses.fields(learner_config.ScaledQLConfig)
-  for name in ['games', 'seed'] + [field.name for field in learner_fields]:
+  for name in ['games', 'seed', 'num_steps'] + [field.name for field in learner_fields]:
     flags.declare_key_flag(name)
   return dict(
       cases=flags.DEFINE_list('cases', list(CASES),
@@ -648,13 +655,15 @@ def _define_flags():
           'fine-tuning game, for finetune and actor; default: the pretrain '
           "case's final one (actor without either: a new network)."),
       pretrain_steps=flags.DEFINE_integer(
-          'pretrain_steps', 1000, 'Learner steps of the pretrain case.',
+          'pretrain_steps', None, 'Learner steps of the pretrain case '
+          "(default: half the demo's --num_steps).",
           lower_bound=1),
       pretrain_eval_every_steps=flags.DEFINE_integer(
           'pretrain_eval_every_steps', None, 'Learner steps between the '
           "pretrain program's evaluation rounds (default: the demo's, a "
-          'quarter of --pretrain_steps; --pretrain_steps plays only the '
-          'round at step 0, during start-up and compilation).',
+          "quarter of the demo's --num_steps; a value of --pretrain_steps "
+          'or more plays only the round at step 0, during start-up and '
+          'compilation).',
           lower_bound=1),
       single_process_steps=flags.DEFINE_integer(
           'single_process_steps', 400,
