@@ -11,12 +11,18 @@ the 2-core machine, 21,000 minor page faults and ~55 ms of system time per
 Nature-DQN update at batch 256 (equal work), 46,000 and ~120 ms for the full
 Scaled QL update (BENCHMARKS.md, "The allocator").
 
-`reuse_freed_memory` raises the mmap threshold above those buffers, stops
-returning freed memory to the kernel, and keeps every thread in the main
-arena (so a learner running in a Launchpad thread is served like the main
-thread). Freed blocks then stay in the heap and the next update reuses them
-without page faults. The cost: the process keeps its peak heap size (freed
-memory is not returned), and threads share one arena lock.
+`reuse_freed_memory` raises the mmap threshold above those buffers and
+stops returning freed memory to the kernel. Freed blocks then stay in the
+heap and the next update reuses them without page faults. The cost: the
+process keeps its peak heap size (freed memory is not returned).
+
+A learner in a Launchpad thread (local_mt) whose temp buffer exceeds an
+arena heap (64 MB; e.g. Nature DQN at batch 256) still faults, unless the
+process runs with MALLOC_ARENA_MAX=1 (every thread in the main arena; set
+it before the process starts, or before its second thread first
+allocates). That is not a default: with one arena the demo's local_mt
+programs, where tf.data, the learner and the evaluator allocate side by
+side, measured slower (BENCHMARKS.md, "The allocator").
 
 The settings are applied to this process (mallopt) and written to
 os.environ for processes it starts (glibc reads MALLOC_* variables at
@@ -36,7 +42,6 @@ _C_INT_MAX = (1 << 31) - 1
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
 
 # Above the temp buffer of every CPU configuration this project runs
 # (BENCHMARKS.md: XLA GiB of the update, 0.21 GiB at most for Nature DQN at
@@ -47,14 +52,12 @@ MMAP_THRESHOLD_BYTES = 256 << 20
 TRIM_THRESHOLD_BYTES = _C_INT_MAX
 # Extra heap requested with each growth, so that growing is rare.
 TOP_PAD_BYTES = 64 << 20
-ARENA_MAX = 1
 
 SETTINGS = {
     # environment variable: (mallopt parameter, value)
     "MALLOC_MMAP_THRESHOLD_": (_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
     "MALLOC_TRIM_THRESHOLD_": (_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES),
     "MALLOC_TOP_PAD_": (_M_TOP_PAD, TOP_PAD_BYTES),
-    "MALLOC_ARENA_MAX": (_M_ARENA_MAX, ARENA_MAX),
 }
 
 
@@ -69,8 +72,8 @@ def reuse_freed_memory(
   docstring); returns {variable: value applied}, empty where the C library
   is not glibc (nothing is changed there).
 
-  Call it before the process starts threads (command_line.start does, for
-  every command line): a thread keeps the arena it first allocated from.
+  command_line.start calls it for every command line, before Launchpad
+  starts the nodes.
 
   Raises:
     ValueError: if an environment variable of SETTINGS holds something other
@@ -84,7 +87,7 @@ def reuse_freed_memory(
     text = environ.setdefault(variable, str(default))
     if not text.isdigit() or int(text) > _C_INT_MAX:
       raise ValueError(f"{variable}={text!r}; valid: an integer from 0 to "
-                       f"{_C_INT_MAX} (bytes, or a count for the arenas; "
+                       f"{_C_INT_MAX} (bytes; "
                        f"this project's default is {default})")
     if not libc.mallopt(parameter, int(text)):
       raise ValueError(f"{variable}={text!r} was refused by glibc's mallopt "
