@@ -637,7 +637,8 @@ def _define_flags():
   runs, so that importing this module (the tests do) defines none."""
   from launchers import demo  # pylint: disable=g-import-not-at-top,unused-import
   learner_fields = dataclasses.fields(learner_config.ScaledQLConfig)
-  for name in ['games', 'seed', 'num_steps'] + [field.name for field in learner_fields]:
+  for name in (['games', 'seed', 'num_steps'] +
+               [field.name for field in learner_fields]):
     flags.declare_key_flag(name)
   return dict(
       cases=flags.DEFINE_list('cases', list(CASES),

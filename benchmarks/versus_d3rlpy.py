@@ -130,7 +130,6 @@ def our_config(case: str, batch_size: int, alpha: float):
 def time_ours(case: str, batch_path: str, seconds: float,
               alpha: float) -> dict:
   """Updates/s of our jitted update on the batch, in this process."""
-  from agents.scaled_ql import host_memory  # pylint: disable=g-import-not-at-top
   host_memory.reuse_freed_memory()  # As the project's command lines do.
   import jax  # pylint: disable=g-import-not-at-top
   from agents.scaled_ql import update_step as update_lib  # pylint: disable=g-import-not-at-top

@@ -87,8 +87,8 @@ def reuse_freed_memory(
     text = environ.setdefault(variable, str(default))
     if not text.isdigit() or int(text) > _C_INT_MAX:
       raise ValueError(f"{variable}={text!r}; valid: an integer from 0 to "
-                       f"{_C_INT_MAX} (bytes; "
-                       f"this project's default is {default})")
+                       f"{_C_INT_MAX} (bytes; this project's default is "
+                       f"{default})")
     if not libc.mallopt(parameter, int(text)):
       raise ValueError(f"{variable}={text!r} was refused by glibc's mallopt "
                        f"(this project's default is {default})")

@@ -86,8 +86,9 @@ LAUNCH_TYPES = ('local_mt', 'local_mp')
 
 def start(argv):
   """What every main() does first: refuses positional arguments, lets
-  XLA:CPU reuse its freed buffers (host_memory), makes a stop signal end the command cleanly (endings) and
-  applies --verbose / -v to what the program prints."""
+  XLA:CPU reuse its freed buffers (host_memory), makes a stop signal end
+  the command cleanly (endings) and applies --verbose / -v to what the
+  program prints."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   try:
