@@ -17,6 +17,7 @@ import dm_env
 import numpy as np
 
 from environments import atari
+from environments import known_answer
 
 
 class BehaviourPolicy(Protocol):
@@ -169,4 +170,6 @@ def uniform_random_factory(game, checkpoint, num_checkpoints, environment,
 BEHAVIOURS = {
     'lookahead': LookaheadSchedule(),
     'random': uniform_random_factory,
+    # Each known-answer problem's own behaviour (environments.known_answer).
+    'known_answer': known_answer.behaviour_factory,
 }

@@ -25,6 +25,7 @@ import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from absl import logging
+import dm_env
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -32,6 +33,7 @@ import tensorflow_datasets as tfds
 from atari_data import policies
 from atari_data import schema
 from environments import atari
+from environments import factory
 from environments import games
 
 
@@ -104,7 +106,7 @@ def dataset_dir(output_dir: str, game: str) -> str:
   return os.path.join(output_dir, games.canonical_name(game))
 
 
-def _record_episode(environment: atari.AtariEnvironment,
+def _record_episode(environment: dm_env.Environment,
                     policy: policies.BehaviourPolicy,
                     max_steps: Optional[int]):
   """Plays one episode (at most `max_steps` transitions); RLDS step arrays."""
@@ -251,11 +253,11 @@ def _record_checkpoint(game: str, checkpoint: int, config: RecorderConfig,
   # Independent, reproducible streams per (seed, game, checkpoint).
   env_seed, policy_seed = np.random.SeedSequence(
       [config.seed, sum(map(ord, game)), checkpoint]).generate_state(2)
-  environment = atari.AtariEnvironment(atari.AtariConfig(
-      game=game, mode=config.mode, difficulty=config.difficulty,
+  environment = factory.make_environment(
+      game, mode=config.mode, difficulty=config.difficulty,
       seed=int(env_seed),
       sticky_action_probability=config.sticky_action_probability,
-      max_episode_frames=config.max_episode_frames))
+      max_episode_frames=config.max_episode_frames)
   policy = policy_factory(game, checkpoint, config.num_checkpoints,
                           environment, int(policy_seed))
   scores, complete, lengths = [], [], []

@@ -7,6 +7,11 @@ game, both as published with DQN (Mnih et al. 2015) and completed for the
 Dopamine and rliable, and so by the papers that Scaled Q-Learning compares
 with. Aggregates follow rliable: mean, median and the interquartile mean
 (IQM, the mean of the middle 50% of scores).
+
+A known-answer problem (`environments.known_answer`) has exact references
+instead: `random` is uniform random play's expected return and `human` the
+optimal policy's, so its "human-normalised" score is the fraction of the
+way from random to optimal play.
 """
 
 from typing import Dict, Mapping, NamedTuple
@@ -15,6 +20,7 @@ import numpy as np
 import scipy.stats
 
 from environments import games
+from environments import known_answer
 
 
 class ReferenceScores(NamedTuple):
@@ -89,9 +95,13 @@ _REFERENCE_SCORES: Dict[str, ReferenceScores] = {
 def reference_scores(game: str) -> ReferenceScores:
   """Random and human scores of `game` (either spelling of its name).
 
+  For a known-answer problem: its exact (random, optimal) expected returns.
+
   Raises:
     ValueError: for an unknown game, or one outside the 57-game table.
   """
+  if known_answer.is_known_answer(game):
+    return ReferenceScores(*known_answer.reference_returns(game))
   name = games.canonical_name(game)
   if name not in _REFERENCE_SCORES:
     raise ValueError(

@@ -6,6 +6,10 @@ RL Unplugged / DQN Replay name games in CamelCase (`Pong`, `MsPacman`,
 inserting an underscore before every capital letter, so every function here
 accepts either spelling and the project's canonical name is the CamelCase one
 (it names dataset directories and TFDS configs).
+
+The known-answer problems (`environments.known_answer`, not Atari games) are
+accepted under their own names by `canonical_name`, `action_set` and
+`num_actions`, so datasets, heads and programs treat them like games.
 """
 
 import difflib
@@ -16,6 +20,8 @@ from typing import List, Tuple
 from ale_py import ALEInterface
 from ale_py import LoggerMode
 from ale_py import roms
+
+from environments import known_answer
 
 ALEInterface.setLoggerMode(LoggerMode.Error)
 
@@ -60,7 +66,10 @@ def rom_id(game: str) -> str:
 
 
 def canonical_name(game: str) -> str:
-  """RL Unplugged's CamelCase name of `game` (`'ms_pacman'` -> `'MsPacman'`)."""
+  """RL Unplugged's CamelCase name of `game` (`'ms_pacman'` -> `'MsPacman'`);
+  a known-answer problem's name is its own canonical name."""
+  if known_answer.is_known_answer(game):
+    return game
   return _rom_id_to_camel(rom_id(game))
 
 

@@ -17,7 +17,7 @@ from absl import flags
 
 from atari_data import policies
 from atari_data import recorder
-from environments import atari
+from environments import factory
 from launchers.programs import command_line
 from launchers.programs import endings
 from launchers.programs import field_checks
@@ -39,7 +39,8 @@ _BEHAVIOUR = flags.DEFINE_enum(
     'behaviour', 'lookahead', sorted(policies.BEHAVIOURS),
     'lookahead: uniform random at checkpoint 0, then epsilon-greedy over a '
     'lookahead planner with epsilon falling to --epsilon_last; random: '
-    'uniform random at every checkpoint.')
+    'uniform random at every checkpoint; known_answer: a known-answer '
+    "problem's own behaviour (environments.known_answer).")
 _EPSILON_LAST = flags.DEFINE_float(
     'epsilon_last', 0.0, 'lookahead only: epsilon at the last checkpoint.')
 _HORIZON = flags.DEFINE_integer(
@@ -81,8 +82,8 @@ def main(argv):
     recorder.check_targets(config)
     for game in config.games:
       # Building the game validates --mode and --difficulty.
-      atari.make_atari_environment(game, mode=config.mode,
-                                   difficulty=config.difficulty)
+      factory.make_environment(game, mode=config.mode,
+                               difficulty=config.difficulty)
   if _BEHAVIOUR.value == 'lookahead':
     policy_factory = policies.LookaheadSchedule(
         epsilon_last=_EPSILON_LAST.value, horizon=_HORIZON.value,

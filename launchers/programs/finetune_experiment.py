@@ -21,7 +21,7 @@ from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
 from builders import builder as builder_lib
 from builders import config as builder_config
-from environments import atari
+from environments import factory
 from environments import games as games_lib
 from environments import wrappers
 from launchers.programs import checkpoint_loading
@@ -133,8 +133,8 @@ class FinetuneExperiment:
             f'trained on: {games}. Online fine-tuning adapts one of them (a '
             'new mode/difficulty); pick one of those games.')
     # Builds the game once, which validates mode and difficulty.
-    atari.make_atari_environment(self.game, mode=self.mode,
-                                 difficulty=self.difficulty)
+    factory.make_environment(self.game, mode=self.mode,
+                             difficulty=self.difficulty)
     checkpointing.Checkpointer(self.program_config().checkpoint_dir,
                                self.checkpoint_description()).check_compatible()
 
@@ -171,7 +171,7 @@ class FinetuneExperiment:
 
   def actor_environment(self, seed: int) -> dm_env.Environment:
     """The game variant with clipped rewards (what the learner learns from)."""
-    return wrappers.ClippedRewardEnvironment(atari.make_atari_environment(
+    return wrappers.ClippedRewardEnvironment(factory.make_environment(
         self.game, mode=self.mode, difficulty=self.difficulty,
         seed=seed % (2**31), max_episode_frames=self.actor_max_episode_frames))
 
