@@ -90,7 +90,10 @@ def action_set(game: str, full_action_space: bool = False) -> Tuple[int, ...]:
     full_action_space: False (default) gives the game's minimal action set,
       which is what DQN Replay / RL Unplugged recorded, so recorded action
       indices mean the same thing as the published ones; True gives all 18.
+      A known-answer problem has one action set: its own actions 0..A-1.
   """
+  if known_answer.is_known_answer(game):
+    return tuple(range(known_answer.problem(game).num_actions))
   minimal, full = _action_sets(rom_id(game))
   return full if full_action_space else minimal
 
