@@ -38,6 +38,7 @@ atomically), then the table (results.md) and the value-error curves
 import dataclasses
 import json
 import os
+import subprocess
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -392,7 +393,20 @@ def run(spec: RunSpec, data_dir: str) -> Dict[str, Any]:
       'random_returns': {g: r[0] for g, r in references.items()},
       'optimal_returns': {g: r[1] for g, r in references.items()},
       'seconds': time.time() - start,
+      'commit': _commit(),
   }
+
+
+def _commit() -> str:
+  """The code's git commit (with '+' if the tree has changes), or ''."""
+  try:
+    commit = subprocess.run(['git', 'rev-parse', 'HEAD'], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--', '*.py'],
+                           capture_output=True, text=True).stdout.strip()
+    return commit + ('+' if dirty else '')
+  except (OSError, subprocess.CalledProcessError):
+    return ''
 
 
 def load_runs(runs_dir: str) -> List[Dict[str, Any]]:

@@ -129,16 +129,17 @@ def test_cql_matches_numpy_logsumexp_over_valid_actions():
   assert np.all(np.asarray(grad)[~valid] == 0)
 
 
-def test_dr3_is_the_feature_dot_product():
+def test_dr3_is_the_absolute_feature_dot_product():
   f_tm1 = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]], np.float32)
   f_t = np.array([[4.0, -5.0, 6.0], [2.0, 2.0, 7.0]], np.float32)
-  # 1*4 - 2*5 + 3*6 = 12;  0.5*2 - 1*2 + 0 = -1.
-  np.testing.assert_allclose(losses.dr3_regulariser(f_tm1, f_t), [12.0, -1.0])
+  # 1*4 - 2*5 + 3*6 = 12;  |0.5*2 - 1*2 + 0| = |-1| = 1.
+  np.testing.assert_allclose(losses.dr3_regulariser(f_tm1, f_t), [12.0, 1.0])
   grad_tm1, grad_t = jax.grad(
       lambda a, b: losses.dr3_regulariser(a, b).sum(), argnums=(0, 1))(f_tm1,
                                                                        f_t)
-  np.testing.assert_allclose(grad_tm1, f_t)
-  np.testing.assert_allclose(grad_t, f_tm1)
+  # d|x.y|/dx = sign(x.y) y: a negative dot product is pushed up toward 0.
+  np.testing.assert_allclose(grad_tm1, [f_t[0], -f_t[1]])
+  np.testing.assert_allclose(grad_t, [f_tm1[0], -f_tm1[1]])
 
 
 def test_expected_q_and_masked_greedy():
@@ -166,9 +167,8 @@ def test_total_loss_combines_the_terms():
   q = _softmax(x["logits_tm1"].astype(np.float64)) @ SUPPORT
   np.testing.assert_allclose(metrics["q_mean"], q.mean(), rtol=1e-5)
   np.testing.assert_allclose(metrics["q_max"], q.max(), rtol=1e-5)
-  np.testing.assert_allclose(metrics["dr3_loss"], np.mean(np.sum(f_tm1 * f_t,
-                                                                 -1)),
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      metrics["dr3_loss"], np.mean(np.abs(np.sum(f_tm1 * f_t, -1))), rtol=1e-5)
   np.testing.assert_allclose(
       total, metrics["td_loss"] + 0.5 * metrics["cql_loss"] +
       0.03 * metrics["dr3_loss"], rtol=1e-6)

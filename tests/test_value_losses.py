@@ -263,7 +263,8 @@ def test_double_q_huber_update_is_d3rlpy_discrete_cql(dr3_coefficient):
   expected = huber.mean() + cql.mean()
   if dr3_coefficient:
     features_tm1 = np.asarray(apply(state.params, batch.observation).features)
-    dr3 = np.mean(np.sum(features_tm1 * np.asarray(online_t.features), -1))
+    dr3 = np.mean(np.abs(np.sum(features_tm1 * np.asarray(online_t.features),
+                                -1)))
     np.testing.assert_allclose(metrics["dr3_loss"], dr3, rtol=1e-5)
     expected += dr3_coefficient * dr3
   np.testing.assert_allclose(metrics["total_loss"], expected, rtol=1e-5)

@@ -63,11 +63,13 @@ class ScaledQLConfig:
       vmin = -vmax.
     cql_alpha: weight of the discrete CQL regulariser. [rlbc] 0.1 on Atari
       (not confirmed for Scaled QL).
-    dr3_coefficient: weight of the DR3 feature dot-product term. [rlbc] 0.03.
-      The dot product is taken between the online network's normalised
-      shared features of s_t and s_{t+k} (the inputs of the game heads), so
-      it is their cosine similarity [choice: the paper normalises these
-      features and applies DR3; where exactly DR3 sits is NOT FOUND].
+    dr3_coefficient: weight of the DR3 term, the mean |dot product| of
+      consecutive states' features (the magnitude, as in the authors'
+      Dopamine implementation). [rlbc] 0.03. The dot product is taken
+      between the online network's normalised shared features of s_t and
+      s_{t+k} (the inputs of the game heads), so it is their |cosine
+      similarity| [choice: the paper normalises these features and applies
+      DR3; where exactly DR3 sits is NOT FOUND].
     learning_rate, adam_eps: Adam settings. [batchrl] 2.5e-4 and 3.125e-4
       (Dopamine's 0.01 / 32).
     max_gradient_norm: global-norm gradient clipping. [choice] 10, the

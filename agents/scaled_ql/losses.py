@@ -284,23 +284,30 @@ def cql_regulariser(q_values: chex.Array, action: chex.Array,
 
 def dr3_regulariser(features_tm1: chex.Array,
                     features_t: chex.Array) -> chex.Array:
-  """DR3 (Kumar et al. 2022): dot product of consecutive states' features.
+  """DR3 (Kumar et al. 2022): |dot product| of consecutive states' features.
 
-  Both feature sets come from the online network and both receive gradient,
-  which is what discourages their co-adaptation.
+  The magnitude, as the authors' own implementation minimises it (Dopamine
+  labs/offline_rl, compute_dr3_loss: mean |phi(s) . phi(s')|), so the term
+  pushes consecutive features toward orthogonal. The signed dot product
+  would reward turning them opposite: on the unit-norm features this
+  network feeds its heads it is minimised at cosine -1, features of
+  neighbouring states anti-aligned (on the known-answer chains the signed
+  term took the cosine from 0.76 through 0 to -0.05 in 2,250 updates, with
+  nothing to stop it at orthogonality: docs/KNOWN_ANSWER.md). Both feature sets come from the online network
+  and both receive gradient, which is what discourages their co-adaptation.
 
   Args:
     features_tm1: [B, D] shared features at s_tm1.
     features_t: [B, D] shared features at s_t (the bootstrap state).
 
   Returns:
-    [B] dot products, before the coefficient.
+    [B] absolute dot products, before the coefficient.
   """
   chex.assert_rank(features_tm1, 2)
   chex.assert_equal_shape([features_tm1, features_t])
-  return jnp.sum(
+  return jnp.abs(jnp.sum(
       features_tm1.astype(jnp.float32) * features_t.astype(jnp.float32),
-      axis=-1)
+      axis=-1))
 
 
 def scaled_ql_loss(
