@@ -1,0 +1,102 @@
+"""Learning known answers through the whole pipeline: the recorder, the
+RLDS loader, the pre-training program (single process), its checkpoint and
+evaluator, on the known-answer chains (environments.known_answer).
+
+Each test trains from scratch with fixed seeds; the budgets are those the
+known-answer benchmark shows the settings need, with a margin
+(docs/KNOWN_ANSWER.md).
+"""
+
+import jax
+import numpy as np
+import pytest
+
+from agents.scaled_ql import checkpointing
+from agents.scaled_ql import config as learner_config
+from atari_data import recorder
+from benchmarks import known_answer_runs as benchmark
+from environments import known_answer
+from launchers.programs import checkpoint_loading
+from launchers.programs import offline_program
+from launchers.programs import pretrain_experiment
+
+TWO_GAMES = benchmark.TASKS['two_game']
+DISCOUNT = known_answer.RESOLVABLE_DISCOUNT
+NUM_STEPS = 1500
+
+
+@pytest.fixture(scope='module')
+def chain_data(tmp_path_factory) -> str:
+  """Every known-answer problem recorded with its own behaviour, as the
+  benchmark records them (20,000 transitions each, seed 0)."""
+  output_dir = str(tmp_path_factory.mktemp('known_answer_rlds'))
+  recorder.record(recorder.RecorderConfig(
+      output_dir=output_dir, games=tuple(known_answer.PROBLEMS),
+      num_checkpoints=1,
+      steps_per_checkpoint=benchmark.TRANSITIONS_PER_GAME, seed=0),
+      known_answer.behaviour_factory)
+  return output_dir
+
+
+def _train(dataset, workdir, games, agent='scaled_ql', **overrides):
+  """Pre-trains through the program; returns (probe metrics of the final
+  checkpoint, the program's last evaluation)."""
+  learner = learner_config.ScaledQLConfig(**{
+      **benchmark.CHAIN_LEARNER, **overrides, 'discount': DISCOUNT})
+  experiment = pretrain_experiment.PretrainExperiment(
+      games=games, dataset=dataset, checkpoints='all', learner=learner,
+      num_steps=NUM_STEPS, workdir=str(workdir), agent=agent,
+      checkpoint_every_steps=NUM_STEPS, eval_every_steps=NUM_STEPS,
+      eval_episodes=10, keep_decoded_episodes=True)
+  evaluations = offline_program.run(experiment, 'single_process')
+  _, path = checkpointing.latest_checkpoint(str(workdir / 'checkpoints'))
+  loaded = checkpoint_loading.load_checkpoint(path)
+  network = loaded.builder.make_networks()
+  probe = benchmark.Probe(dataset, games, DISCOUNT, seed=0)
+  q_values = np.asarray(jax.jit(network.apply)(
+      loaded.params, probe.observation, probe.game_id).q_values)
+  returns = {game: evaluations[game].mean_return for game in games}
+  return probe.measure(q_values, values=agent == 'scaled_ql'), returns
+
+
+@pytest.fixture(scope='module')
+def two_game_scaled_ql(chain_data, tmp_path_factory):
+  """Scaled QL with the chain settings on the two-game problem."""
+  return _train(chain_data, tmp_path_factory.mktemp('two_game'), TWO_GAMES)
+
+
+def test_scaled_ql_solves_both_heads_of_the_two_game_problem(
+    two_game_scaled_ql):
+  metrics, returns = two_game_scaled_ql
+  for game in TWO_GAMES:
+    assert metrics[game]['greedy_optimal'] >= 0.95, metrics
+    assert metrics[game]['q_error'] < 0.1, metrics
+    assert returns[game] == pytest.approx(1.0), returns  # The optimal return.
+  # Conservative: the worthless, rarely-taken wait is not over-estimated.
+  assert metrics['KnownAnswerRareAction']['wait_excess'] < 0.0, metrics
+
+
+@pytest.mark.parametrize('game', ['KnownAnswerStitch', 'KnownAnswerChainDense'])
+def test_scaled_ql_stitches_and_learns_dense_rewards(chain_data, tmp_path,
+                                                     game):
+  metrics, returns = _train(chain_data, tmp_path, (game,))
+  assert metrics[game]['greedy_optimal'] >= 0.95, metrics
+  optimal = known_answer.reference_returns(game)[1]
+  assert returns[game] == pytest.approx(optimal), returns
+
+
+def test_bc_imitates_the_wrong_majority(chain_data, tmp_path):
+  metrics, returns = _train(chain_data, tmp_path, ('KnownAnswerChain',),
+                            agent='bc')
+  # BC learns the behaviour's mode: away from the goal, in every state.
+  assert metrics['KnownAnswerChain']['greedy_optimal'] < 0.05, metrics
+  assert returns['KnownAnswerChain'] < 0.5, returns
+
+
+def test_without_cql_the_rare_action_is_over_estimated_and_with_cql_not(
+    chain_data, tmp_path, two_game_scaled_ql):
+  without, _ = _train(chain_data, tmp_path, TWO_GAMES, cql_alpha=0.0)
+  with_cql, _ = two_game_scaled_ql
+  rare = 'KnownAnswerRareAction'
+  assert without[rare]['wait_excess'] > 0.0, without
+  assert with_cql[rare]['wait_excess'] < 0.0, with_cql
