@@ -62,7 +62,8 @@ def rom_id(game: str) -> str:
           f' Valid: {", ".join(sorted(all_games()))}.')
   raise ValueError(
       f'Unknown Atari game {game!r}: ale-py {len(_all_rom_ids())} bundled '
-      f'ROMs include none called {candidate!r}.{hint}')
+      f'ROMs include none called {candidate!r}.{hint} (Known-answer test '
+      f'problems: {", ".join(known_answer.PROBLEMS)}.)')
 
 
 def canonical_name(game: str) -> str:

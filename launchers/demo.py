@@ -1,6 +1,13 @@
 r"""The main job on a small embedded default: record, pre-train, evaluate,
 compare with behaviour cloning.
 
+0. First, a problem with a known answer (environments.known_answer): a
+   chain drawn in Atari-shaped frames whose data come from a behaviour that
+   walks away from the rewarded end 70% of the time. Scaled QL (with the
+   settings the known-answer benchmark found, benchmarks.known_answer_runs.
+   CHAIN_LEARNER) and BC are pre-trained on it through the same program and
+   evaluated; their returns are printed beside the data's and the optimal
+   return: offline RL should reach the optimum, imitation should not.
 1. Records low-quality play of a few real Atari games as an RLDS dataset in
    the RL Unplugged schema (reused when already there): two behaviour
    checkpoints, uniformly random play and 80%-random epsilon-greedy lookahead
@@ -35,6 +42,8 @@ from agents.scaled_ql import checkpointing
 from atari_data import loader
 from atari_data import policies
 from atari_data import recorder
+from benchmarks import known_answer_runs
+from environments import known_answer
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import command_line
 from launchers.programs import endings
@@ -54,6 +63,9 @@ _STEPS_PER_CHECKPOINT = flags.DEFINE_integer(
 # demo's 20 minutes on a 2-core machine, with a margin (README, "The demo").
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 7_000,
                                   'Learner steps (of each agent).')
+_KNOWN_ANSWER_STEPS = flags.DEFINE_integer(
+    'known_answer_steps', 1500,
+    'Learner steps of each agent on the known-answer chain (0 skips it).')
 _COMPARE_BC = flags.DEFINE_bool(
     'compare_bc', True, "Also pre-train Acme's BC on the same data and "
     'budget and print it beside Scaled QL and the data.')
@@ -73,7 +85,7 @@ _EVAL_MAX_FRAMES = flags.DEFINE_integer(
     'Evaluation episode cap (18,000 frames = 5 minutes of play; the full '
     'protocol is 108,000).')
 field_checks.register_validators(['games', 'output_dir', 'steps_per_checkpoint',
-                                  'num_steps',
+                                  'num_steps', 'known_answer_steps',
                                   'eval_episodes', 'eval_max_episode_frames'])
 
 # Low-quality behaviour: checkpoint 0 plays uniformly at random, checkpoint 1
@@ -82,7 +94,9 @@ DEMO_BEHAVIOUR = policies.LookaheadSchedule(epsilon_first=1.0, epsilon_last=0.8)
 NUM_BEHAVIOUR_CHECKPOINTS = 2
 
 
-def ensure_dataset(dataset_dir: str, games, steps_per_checkpoint: int):
+def ensure_dataset(dataset_dir: str, games, steps_per_checkpoint: int,
+                   policy_factory=DEMO_BEHAVIOUR,
+                   num_checkpoints: int = NUM_BEHAVIOUR_CHECKPOINTS):
   """Records the games that are not in `dataset_dir` yet."""
   missing = [game for game in games
              if not os.path.isdir(os.path.join(dataset_dir, game))]
@@ -91,9 +105,9 @@ def ensure_dataset(dataset_dir: str, games, steps_per_checkpoint: int):
     recorder.record(
         recorder.RecorderConfig(
             output_dir=dataset_dir, games=missing,
-            num_checkpoints=NUM_BEHAVIOUR_CHECKPOINTS,
+            num_checkpoints=num_checkpoints,
             steps_per_checkpoint=steps_per_checkpoint, seed=0),
-        policy_factory=DEMO_BEHAVIOUR)
+        policy_factory=policy_factory)
   else:
     logging.info('Reusing the dataset in %s.', dataset_dir)
   # Fails clearly on a half-written or foreign directory.
@@ -116,30 +130,77 @@ def cadence_arguments(num_steps: int, eval_every_steps: Optional[int] = None
           f'--eval_max_episode_frames={EVAL_MAX_EPISODE_FRAMES}']
 
 
-def pretrain(dataset_dir: str, workdir: str, agent: str):
+def pretrain(dataset_dir: str, workdir: str, agent: str, games: List[str],
+             num_steps: int, learner_arguments: List[str]):
   """Runs the Launchpad pre-training program of `agent` as its own process;
   a run that does not complete ends the demo with its exit status (its last
   line says why and how to resume)."""
   command = [
       sys.executable, '-m', 'launchers.pretrain', '--lp_launch_type=local_mt',
-      f'--agent={agent}',
-      f'--games={",".join(_GAMES.value)}', f'--dataset={dataset_dir}',
-      '--checkpoints=all', f'--num_steps={_NUM_STEPS.value}',
-      *command_line.learner_flag_arguments(_LEARNER), f'--seed={_SEED.value}',
-      *cadence_arguments(_NUM_STEPS.value), f'--workdir={workdir}'] + (['--verbose'] if flags.FLAGS.verbose else [])
+      f'--agent={agent}', f'--games={",".join(games)}',
+      f'--dataset={dataset_dir}', '--checkpoints=all',
+      f'--num_steps={num_steps}', *learner_arguments, f'--seed={_SEED.value}',
+      *cadence_arguments(num_steps), f'--workdir={workdir}'] + (
+          ['--verbose'] if flags.FLAGS.verbose else [])
   logging.info('Pre-training: %s', ' '.join(command))
   status = subprocess.run(command, check=False, cwd=_REPO_ROOT).returncode
   if status != endings.COMPLETED:
     sys.exit(status)
 
 
+# The known-answer part: the wrong-majority chain, its recording (the
+# benchmark's size) and the agents compared on it.
+KNOWN_ANSWER_GAME = 'KnownAnswerChain'
+KNOWN_ANSWER_EPISODES = 20
+
+
+def known_answer_part(steps: int) -> str:
+  """Records the chain, pre-trains Scaled QL and BC on it, and returns the
+  comparison to print (the chain's returns: 1 for reaching the goal)."""
+  directory = os.path.join(_OUTPUT_DIR.value, 'known_answer')
+  dataset_dir = os.path.join(directory, 'dataset')
+  ensure_dataset(dataset_dir, [KNOWN_ANSWER_GAME],
+                 known_answer_runs.TRANSITIONS_PER_GAME,
+                 policy_factory=known_answer.behaviour_factory,
+                 num_checkpoints=1)
+  learner_arguments = [f'--{name}={value}' for name, value in {
+      **known_answer_runs.CHAIN_LEARNER,
+      'discount': known_answer.RESOLVABLE_DISCOUNT}.items()]
+  tables = {}
+  for name, agent in (('Scaled QL', 'scaled_ql'), ('BC', 'bc')):
+    workdir = os.path.join(directory, agent)
+    pretrain(dataset_dir, workdir, agent, [KNOWN_ANSWER_GAME], steps,
+             learner_arguments)
+    latest = checkpointing.latest_checkpoint(
+        os.path.join(workdir, 'checkpoints'))
+    tables[name] = results.evaluate_checkpoint(
+        latest[1], KNOWN_ANSWER_EPISODES, max_episode_frames=400, seed=12345,
+        dataset=dataset_dir, checkpoints='all', workdir=workdir)
+  random_return, optimal_return = known_answer.reference_returns(
+      KNOWN_ANSWER_GAME)
+  return (
+      f'A known answer first: {KNOWN_ANSWER_GAME}, 8 cells, reward 1 at the '
+      'right end; the data walk away from it 70% of the time. Mean return '
+      f'over {KNOWN_ANSWER_EPISODES} episodes after {steps} learner steps '
+      f'(optimal {optimal_return:.2f}, uniform random {random_return:.2f}; '
+      'the "human-normalised" IQM is the fraction of the way from random to '
+      'optimal play):\n' + results.format_comparison(tables))
+
+
 def main(argv):
   command_line.start(argv)
+  timings = {}
+  known_answer_comparison = None
+  if _KNOWN_ANSWER_STEPS.value:
+    start = time.time()
+    known_answer_comparison = known_answer_part(_KNOWN_ANSWER_STEPS.value)
+    timings['known answer'] = time.time() - start
+    print()
+    print(known_answer_comparison)
   dataset_dir = os.path.join(_OUTPUT_DIR.value, 'dataset')
   workdirs = {'Scaled QL': os.path.join(_OUTPUT_DIR.value, 'run')}
   if _COMPARE_BC.value:
     workdirs['BC'] = os.path.join(_OUTPUT_DIR.value, 'run_bc')
-  timings = {}
   start = time.time()
   ensure_dataset(dataset_dir, _GAMES.value, _STEPS_PER_CHECKPOINT.value)
   timings['record'] = time.time() - start
@@ -147,7 +208,8 @@ def main(argv):
   for name, workdir in workdirs.items():
     start = time.time()
     pretrain(dataset_dir, workdir, 'scaled_ql' if name == 'Scaled QL'
-             else 'bc')
+             else 'bc', _GAMES.value, _NUM_STEPS.value,
+             command_line.learner_flag_arguments(_LEARNER))
     timings[f'pre-train {name}'] = time.time() - start
     start = time.time()
     latest = checkpointing.latest_checkpoint(
@@ -159,6 +221,9 @@ def main(argv):
   table = tables['Scaled QL']
   _, representation = checkpoint_diagnosis.diagnose_checkpoint(
       table['checkpoint'], dataset_dir)
+  if known_answer_comparison:
+    print()
+    print(known_answer_comparison)
   print()
   print(f'Scaled Q-Learning demo: {len(_GAMES.value)} games, learner step '
         f'{table["learner_step"]}, evaluation episodes capped at '

@@ -40,7 +40,8 @@ def chain_data(tmp_path_factory) -> str:
 
 def _train(dataset, workdir, games, agent='scaled_ql', **overrides):
   """Pre-trains through the program; returns (probe metrics of the final
-  checkpoint, the program's last evaluation)."""
+  checkpoint, each game's episode returns in the program's last
+  evaluation)."""
   learner = learner_config.ScaledQLConfig(**{
       **benchmark.CHAIN_LEARNER, **overrides, 'discount': DISCOUNT})
   experiment = pretrain_experiment.PretrainExperiment(
@@ -55,7 +56,7 @@ def _train(dataset, workdir, games, agent='scaled_ql', **overrides):
   probe = benchmark.Probe(dataset, games, DISCOUNT, seed=0)
   q_values = np.asarray(jax.jit(network.apply)(
       loaded.params, probe.observation, probe.game_id).q_values)
-  returns = {game: evaluations[game].mean_return for game in games}
+  returns = {game: evaluations[game].episode_returns for game in games}
   return probe.measure(q_values, values=agent == 'scaled_ql'), returns
 
 
@@ -71,7 +72,8 @@ def test_scaled_ql_solves_both_heads_of_the_two_game_problem(
   for game in TWO_GAMES:
     assert metrics[game]['greedy_optimal'] >= 0.95, metrics
     assert metrics[game]['q_error'] < 0.1, metrics
-    assert returns[game] == pytest.approx(1.0), returns  # The optimal return.
+    # Every episode reaches the goal: the optimal return, 1.
+    np.testing.assert_allclose(returns[game], 1.0)
   # Conservative: the worthless, rarely-taken wait is not over-estimated.
   assert metrics['KnownAnswerRareAction']['wait_excess'] < 0.0, metrics
 
@@ -81,8 +83,11 @@ def test_scaled_ql_stitches_and_learns_dense_rewards(chain_data, tmp_path,
                                                      game):
   metrics, returns = _train(chain_data, tmp_path, (game,))
   assert metrics[game]['greedy_optimal'] >= 0.95, metrics
-  optimal = known_answer.reference_returns(game)[1]
-  assert returns[game] == pytest.approx(optimal), returns
+  # Every episode reaches the goal (a return of at least the goal's 1: an
+  # episode that does not can collect at most 0.6 of dense rewards), and
+  # from the stitching problem's start cell 0 too, which no episode of the
+  # data did.
+  assert min(returns[game]) >= known_answer.GOAL_REWARD - 1e-6, returns
 
 
 def test_bc_imitates_the_wrong_majority(chain_data, tmp_path):
@@ -90,7 +95,7 @@ def test_bc_imitates_the_wrong_majority(chain_data, tmp_path):
                             agent='bc')
   # BC learns the behaviour's mode: away from the goal, in every state.
   assert metrics['KnownAnswerChain']['greedy_optimal'] < 0.05, metrics
-  assert returns['KnownAnswerChain'] < 0.5, returns
+  assert np.mean(returns['KnownAnswerChain']) < 0.5, returns
 
 
 def test_without_cql_the_rare_action_is_over_estimated_and_with_cql_not(

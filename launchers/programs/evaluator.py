@@ -21,7 +21,7 @@ import dm_env
 import jax
 import numpy as np
 
-from environments import factory
+from environments import factory as environments_factory
 from environments import atari_scores
 from launchers.programs import episodes
 from launchers.programs import stop
@@ -58,7 +58,7 @@ def make_evaluation_environment_factory(
   """
 
   def factory(game: str, seed: int) -> dm_env.Environment:
-    return factory.make_environment(
+    return environments_factory.make_environment(
         game, mode=mode, difficulty=difficulty, seed=seed,
         max_episode_frames=max_episode_frames,
         sticky_action_probability=sticky_action_probability)

@@ -63,7 +63,8 @@ def one_of(values: Sequence[str]) -> Rule:
 
 def _check_games(names: Iterable[str]):
   for name in names:
-    games_lib.rom_id(name)  # The message names the game and suggests others.
+    # The message names the game and suggests others.
+    games_lib.canonical_name(name)
 
 
 def a_directory(what: str) -> Rule:
@@ -115,7 +116,7 @@ RULES: Mapping[str, Rule] = {
     # Experiments and command lines
     'agent': one_of(agents.AGENTS),
     'games': Rule(_check_games),
-    'game': Rule(games_lib.rom_id),
+    'game': Rule(games_lib.canonical_name),
     'checkpoints': Rule(loader.check_checkpoint_spec),
     'workdir': a_directory('a work directory is a directory (new, or one of '
                            'an earlier run to resume)'),
