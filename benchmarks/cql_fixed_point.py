@@ -53,20 +53,12 @@ def cql_fixed_point(chain: known_answer.ChainProblem, behaviour: np.ndarray,
                      f'{chain.num_actions}] array of positive probabilities '
                      '(CQL divides by them).')
   q = np.zeros((chain.num_cells, chain.num_actions))
+  decisions = np.arange(chain.num_cells) != chain.goal_cell
   for _ in range(max_iterations):
-    values = q.max(axis=1)
-    values[chain.goal_cell] = 0.0
     pi = np.exp(q - q.max(axis=1, keepdims=True))
     pi /= pi.sum(axis=1, keepdims=True)
-    backup = np.zeros_like(q)
-    for cell in range(chain.num_cells):
-      if cell == chain.goal_cell:
-        continue
-      for action in range(chain.num_actions):
-        next_cell, reward, terminal = chain.transition(cell, action)
-        backup[cell, action] = (
-            reward + (0.0 if terminal else discount * values[next_cell]) -
-            alpha * (pi[cell, action] / behaviour[cell, action] - 1.0))
+    backup = known_answer.backup(chain, q.max(axis=1), discount) - (
+        alpha * (pi / behaviour - 1.0) * decisions[:, None])
     if np.max(np.abs(backup - q)) < tolerance:
       return backup
     q = q + step * (backup - q)

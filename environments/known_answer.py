@@ -164,6 +164,22 @@ def problem(game: str) -> ChainProblem:
   return PROBLEMS[game]
 
 
+def backup(chain: ChainProblem, next_values: np.ndarray,
+           discount: float) -> np.ndarray:
+  """[cells, actions]: reward + discount * next_values[next cell] of every
+  (cell, action), with nothing after entering the goal; the goal's own row
+  (never a decision state) is 0."""
+  result = np.zeros((chain.num_cells, chain.num_actions))
+  for cell in range(chain.num_cells):
+    if cell == chain.goal_cell:
+      continue
+    for action in range(chain.num_actions):
+      next_cell, reward, terminal = chain.transition(cell, action)
+      result[cell, action] = reward + (0.0 if terminal else
+                                       discount * next_values[next_cell])
+  return result
+
+
 def optimal_q_values(chain: ChainProblem, discount: float,
                      tolerance: float = 1e-12) -> np.ndarray:
   """Q*[cell, action] by value iteration, to `tolerance` (exact up to it).
@@ -176,16 +192,7 @@ def optimal_q_values(chain: ChainProblem, discount: float,
     raise ValueError(f'discount={discount}; valid: 0 <= discount < 1.')
   q = np.zeros((chain.num_cells, chain.num_actions))
   while True:
-    values = q.max(axis=1)
-    values[chain.goal_cell] = 0.0
-    new_q = np.zeros_like(q)
-    for cell in range(chain.num_cells):
-      if cell == chain.goal_cell:
-        continue
-      for action in range(chain.num_actions):
-        next_cell, reward, terminal = chain.transition(cell, action)
-        new_q[cell, action] = reward + (0.0 if terminal else
-                                        discount * values[next_cell])
+    new_q = backup(chain, q.max(axis=1), discount)
     if np.max(np.abs(new_q - q)) < tolerance:
       return new_q
     q = new_q
@@ -221,15 +228,7 @@ def expected_return(chain: ChainProblem, policy: np.ndarray,
   # to_go[cell]: expected return of the remaining steps from `cell`.
   to_go = np.zeros(chain.num_cells)
   for _ in range(max_steps):
-    new = np.zeros(chain.num_cells)
-    for cell in range(chain.num_cells):
-      if cell == chain.goal_cell:
-        continue
-      for action in range(chain.num_actions):
-        next_cell, reward, terminal = chain.transition(cell, action)
-        new[cell] += policy[cell, action] * (
-            reward + (0.0 if terminal else to_go[next_cell]))
-    to_go = new
+    to_go = np.sum(policy * backup(chain, to_go, 1.0), axis=1)
   return float(np.mean(to_go[list(chain.start_cells)]))
 
 
