@@ -396,69 +396,92 @@ def _group(run_result) -> str:
           f"gamma {spec['discount']} | {spec['num_updates']}")
 
 
-def report(runs: List[Dict[str, Any]]) -> str:
-  """The markdown table: one row per (task, variant, overrides, budget)."""
+def _groups(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
   groups: Dict[str, List[Dict[str, Any]]] = {}
   for result in runs:
     groups.setdefault(_group(result), []).append(result)
+  return groups
+
+
+def _is_variant_run(result: Dict[str, Any]) -> bool:
+  """A run of a named variant as it stands (no --set changes)."""
+  return not result['spec']['overrides']
+
+
+def _table(runs: List[Dict[str, Any]]) -> List[str]:
+  """Markdown rows: one per (task, variant, overrides, gamma, budget)."""
   lines = [
       '| task | variant | gamma | updates | seeds | solved (runs) | '
       'median updates to solve | final greedy optimal | final mean '
       '\\|Q - Q*\\| (data actions) | final wait excess | return: agent / '
       'data / random / optimal |',
       '|---|---|---|---:|---:|---:|---:|---|---|---|---|']
-  for group, results in sorted(groups.items()):
+  mean = lambda key, rs: float(np.mean([np.mean(list(r[key].values()))
+                                        for r in rs]))
+  fmt = lambda values: (f'{np.mean(values):.2f} '
+                        f'[{np.min(values):.2f}, {np.max(values):.2f}]')
+  for group, results in sorted(_groups(runs).items()):
     finals = [r['curve'][-1]['all'] for r in results]
     solved = [r['solved_at'] for r in results if r['solved_at'] is not None]
-    games = results[0]['games']
-    mean = lambda key, rs: float(np.mean([np.mean(list(r[key].values()))
-                                          for r in rs]))
-    fmt = lambda values: (f'{np.mean(values):.2f} '
-                          f'[{np.min(values):.2f}, {np.max(values):.2f}]')
-    greedy = [f['greedy_optimal'] for f in finals]
     q_error = [f['q_error'] for f in finals if 'q_error' in f]
     wait = [f['wait_excess'] for f in finals if 'wait_excess' in f]
     lines.append(
         f"| {group} | {len(results)} | {len(solved)}/{len(results)} | "
-        f"{int(np.median(solved)) if solved else '-'} | {fmt(greedy)} | "
+        f"{int(np.median(solved)) if solved else '-'} | "
+        f"{fmt([f['greedy_optimal'] for f in finals])} | "
         f"{fmt(q_error) if q_error else '-'} | "
         f"{fmt(wait) if wait else '-'} | "
         f"{mean('returns', results):.2f} / "
         f"{mean('data_returns', results):.2f} / "
         f"{mean('random_returns', results):.2f} / "
         f"{mean('optimal_returns', results):.2f} |")
-    del games
-  return '\n'.join(lines) + (
+  return lines
+
+
+def report(runs: List[Dict[str, Any]]) -> str:
+  """Markdown: the variants as they stand, then the one-change runs."""
+  variants = [r for r in runs if _is_variant_run(r)]
+  changes = [r for r in runs if not _is_variant_run(r)]
+  text = ['## The variants', ''] + _table(variants)
+  if changes:
+    text += ['', '## One change at a time (--set)', ''] + _table(changes)
+  return '\n'.join(text) + (
       '\n\nValues are over seeds: mean [min, max]; returns are means over '
-      "the task's games of the mean episode return (greedy policy).\n")
+      "the task's games of the mean episode return (greedy policy); BC has "
+      'no values.\n')
 
 
 def plot(runs: List[Dict[str, Any]], path: str):
-  """Mean |Q - Q*| and greedy-optimal fraction vs updates, one line per
-  group (mean over seeds)."""
+  """Mean |Q - Q*| and the greedy-optimal fraction vs updates of the
+  variants as they stand at the resolvable discount (mean over seeds,
+  shaded from the lowest to the highest seed)."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  groups: Dict[str, List[Dict[str, Any]]] = {}
-  for result in runs:
-    groups.setdefault(_group(result), []).append(result)
   figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
-  for group, results in sorted(groups.items()):
+  variants = [r for r in runs if _is_variant_run(r) and
+              r['spec']['discount'] == known_answer.RESOLVABLE_DISCOUNT]
+  for index, (group, results) in enumerate(sorted(_groups(variants).items())):
+    label = f"{group.split(' | ')[1]} ({len(results)} seeds)"
+    color = f'C{index % 10}'
     updates = [p['update'] for p in results[0]['curve']]
-    greedy = np.mean([[p['all']['greedy_optimal'] for p in r['curve']]
-                      for r in results], axis=0)
-    right.plot(updates, greedy, label=group)
-    if 'q_error' in results[0]['curve'][0]['all']:
-      error = np.mean([[p['all']['q_error'] for p in r['curve']]
-                       for r in results], axis=0)
-      left.plot(updates, error, label=group)
+    for axis, key in ((left, 'q_error'), (right, 'greedy_optimal')):
+      if key not in results[0]['curve'][0]['all']:
+        continue
+      values = np.asarray([[p['all'][key] for p in r['curve']]
+                           for r in results])
+      axis.plot(updates, values.mean(axis=0), label=label, color=color)
+      axis.fill_between(updates, values.min(axis=0), values.max(axis=0),
+                        color=color, alpha=0.15)
   left.axhline(SOLVED_Q_ERROR, color='grey', linestyle=':')
   right.axhline(SOLVED_GREEDY, color='grey', linestyle=':')
   left.set(xlabel='updates', ylabel='mean |Q - Q*| (data actions)',
-           yscale='log', title='value error (mean over seeds)')
+           yscale='log', title='value error')
   right.set(xlabel='updates', ylabel='greedy action optimal (fraction)',
-            title='greedy policy (mean over seeds)', ylim=(0, 1.02))
-  right.legend(fontsize=6, loc='lower right')
+            title='greedy policy', ylim=(0, 1.02))
+  right.legend(fontsize=7, loc='lower right')
+  figure.suptitle('Known-answer task, gamma '
+                  f'{known_answer.RESOLVABLE_DISCOUNT}')
   figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)
