@@ -15,6 +15,7 @@ from agents.scaled_ql import config as learner_config
 from atari_data import loader
 from builders import config as builder_config
 from environments import games as games_lib
+from environments import known_answer
 from launchers.programs import config_flags
 from launchers.programs import field_checks
 from launchers.programs import finetune_experiment
@@ -82,8 +83,11 @@ def test_a_game_far_from_every_name_prints_the_list_not_a_call():
   assert 'Valid: ' in problem
   for game in ('Breakout', 'MsPacman', 'Pong', 'SpaceInvaders'):
     assert game in problem
-  assert len(problem.split('Valid: ')[1].split(', ')) == len(
-      games_lib.all_games())
+  atari_names, known_answer_names = problem.split('Valid: ')[1].split(
+      '. (Known-answer test problems: ')
+  assert len(atari_names.split(', ')) == len(games_lib.all_games())
+  assert known_answer_names.rstrip('.)').split(', ') == list(
+      known_answer.PROBLEMS)
 
 
 def test_good_values_pass_every_rule():
