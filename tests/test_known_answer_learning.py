@@ -99,15 +99,19 @@ def test_bc_imitates_the_wrong_majority(chain_data, tmp_path):
   assert np.mean(returns['KnownAnswerChain']) < 0.5, returns
 
 
+@pytest.mark.parametrize('cql_alpha', [0.0, 0.1])
 def test_without_cql_the_rare_action_is_over_estimated_and_with_cql_not(
-    chain_data, tmp_path):
+    chain_data, tmp_path, cql_alpha):
   # Where over-estimation shows: gamma 0.99 (an error compounds over ~100
   # steps; at 0.9 the benchmark found none) and a scalar head (the C51 head
-  # on its [-2, 2] support stayed below Q* without CQL too).
-  settings = dict(value_loss='mse', discount=0.99, num_steps=1000)
-  without, _ = _train(chain_data, tmp_path / 'without', TWO_GAMES,
-                      cql_alpha=0.0, **settings)
-  with_cql, _ = _train(chain_data, tmp_path / 'with', TWO_GAMES, **settings)
-  rare = 'KnownAnswerRareAction'
-  assert without[rare]['wait_excess'] > 0.3, without
-  assert with_cql[rare]['wait_excess'] < 0.0, with_cql
+  # on its [-2, 2] support stayed below Q* without CQL too), at alpha 0.1, the
+  # scalar-head setting CQL was tuned with. Over 3 seeds of the benchmark the
+  # wait's excess at 1,000 updates was +0.69 to +1.68 without CQL and -0.70 to
+  # -0.92 with it (docs/KNOWN_ANSWER.md).
+  metrics, _ = _train(chain_data, tmp_path, TWO_GAMES, value_loss='mse',
+                      discount=0.99, num_steps=1000, cql_alpha=cql_alpha)
+  wait_excess = metrics['KnownAnswerRareAction']['wait_excess']
+  if cql_alpha:
+    assert wait_excess < -0.3, metrics
+  else:
+    assert wait_excess > 0.3, metrics
