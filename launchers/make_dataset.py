@@ -12,7 +12,6 @@ printed and stored in the dataset's metadata.json.
 """
 
 
-from absl import app
 from absl import flags
 
 from atari_data import policies

@@ -204,8 +204,15 @@ def _transformed(torso_name, num_actions, num_atoms, feature_dim,
     def embed(observation):
       x = projection(torso(jnp.asarray(observation).astype(dtype) / 255.0))
       x = x.astype(jnp.float32)
-      norm = jnp.linalg.norm(x, axis=-1)
-      return x / jnp.maximum(norm, _NORM_EPSILON)[:, None], norm
+      squared_norm = jnp.sum(jnp.square(x), axis=-1)
+      # The floor sits under the square root: the derivative of |x| at
+      # x = 0 is 0/0, and a state whose features are exactly zero (seen at
+      # initialisation on a known-answer chain: an input the ReLUs silence
+      # entirely, with the projection's zero bias) would make every
+      # gradient NaN.
+      divisor = jnp.sqrt(jnp.maximum(squared_norm, _NORM_EPSILON ** 2))
+      return (x / divisor[:, None],
+              jax.lax.stop_gradient(jnp.sqrt(squared_norm)))
 
     def head_logits(features, game_id):
       return heads(features.astype(dtype), game_id).astype(jnp.float32)

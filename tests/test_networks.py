@@ -97,6 +97,29 @@ def test_features_have_unit_norm(tiny):
   assert np.all(np.asarray(output.feature_norm) > 0)
 
 
+def test_features_that_are_exactly_zero_have_finite_gradients(tiny):
+  # A state the torso maps to zero (met at initialisation on a known-answer
+  # chain) must not turn every gradient NaN through the norm's derivative.
+  network, params = tiny
+  silent = jax.tree_util.tree_map(lambda x: x, params)
+  silent["projection"] = jax.tree_util.tree_map(jnp.zeros_like,
+                                                params["projection"])
+  game_id = np.zeros(4, np.int32)
+
+  def total_q(p):
+    return jnp.sum(network.apply(p, _observation(4), game_id).q_values
+                   [:, :NUM_ACTIONS[0]])
+
+  output = network.apply(silent, _observation(4), game_id)
+  np.testing.assert_array_equal(output.feature_norm, 0.0)
+  np.testing.assert_array_equal(output.features, 0.0)
+  gradients = jax.grad(total_q)(silent)
+  for path, leaf in jax.tree_util.tree_leaves_with_path(gradients):
+    assert np.all(np.isfinite(leaf)), jax.tree_util.keystr(path)
+  # Off zero, the gradient still flows into the projection.
+  assert np.any(np.asarray(gradients["projection"]["w"]) != 0)
+
+
 def test_spatial_embeddings_by_hand():
   x = np.random.default_rng(1).normal(size=(2, 3, 4, 5)).astype(np.float32)
   embed = hk.without_apply_rng(hk.transform(
