@@ -10,6 +10,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from agents.scaled_ql import update_step as update_lib
 from agents.scaled_ql.config import ScaledQLConfig
@@ -227,3 +228,22 @@ def test_frozen_torso_trains_the_heads_only():
       for name in initial[module]:
         np.testing.assert_array_equal(frozen.save().params[module][name],
                                       initial[module][name])
+
+
+def test_a_non_finite_update_raises_and_is_not_applied():
+  config = ScaledQLConfig(batch_size=8)
+  good = make_batch(8)
+  poisoned = good._replace(reward=np.full(8, np.nan, np.float32))
+  batches = iter([good, poisoned])
+  logger = RecordingLogger()
+  learner = ScaledQLLearner(make_network(config, NUM_ACTIONS), config, batches,
+                            jax.random.PRNGKey(0), logger=logger)
+  learner.step()
+  before = learner.save()
+  with pytest.raises(FloatingPointError, match=r"Learner step 2: .*total_loss"):
+    learner.step()
+  after = learner.save()
+  assert int(after.steps) == 1 and len(logger.records) == 1
+  for a, b in zip(jax.tree_util.tree_leaves(before),
+                  jax.tree_util.tree_leaves(after)):
+    np.testing.assert_array_equal(a, b)

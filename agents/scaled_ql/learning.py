@@ -17,6 +17,10 @@ from agents.scaled_ql.types import MultiGameTransition
 from networks.multi_game import MultiGameQNetwork
 
 
+# The update's metrics that a usable update has finite.
+_MUST_BE_FINITE = ("total_loss", "grad_norm")
+
+
 class ScaledQLLearner:
   """Offline multi-game CQL + C51 + DR3 learner.
 
@@ -50,11 +54,24 @@ class ScaledQLLearner:
         update_lib.make_initial_state(networks, config, random_key))
 
   def step(self):
-    """One update on the next batch; writes metrics to the logger."""
+    """One update on the next batch; writes metrics to the logger.
+
+    Raises FloatingPointError, keeping the state from before the update, when
+    the update's loss or gradient norm is not finite: a NaN spreads to every
+    parameter in one step, and a run that went on would checkpoint it.
+    """
     batch = self._compiled.put_batch(next(self._iterator))
-    self._state, metrics = self._compiled.update(self._state, batch)
+    state, metrics = self._compiled.update(self._state, batch)
+    metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    non_finite = {k: metrics[k] for k in _MUST_BE_FINITE
+                  if not np.isfinite(metrics[k])}
+    if non_finite:
+      raise FloatingPointError(
+          f"Learner step {int(self._state.steps) + 1}: {non_finite} is not "
+          f"finite (metrics: {metrics}); the update is not applied, the "
+          "learner keeps the state of the step before.")
+    self._state = state
     if self._logger is not None:
-      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       metrics["learner_steps"] = int(self._state.steps)
       self._logger.write(metrics)
 
