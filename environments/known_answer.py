@@ -11,7 +11,10 @@ Every problem is a chain of `num_cells` cells with a rewarded goal at one
 end. Actions: 0 moves left, 1 moves right (a move into a wall stays), and,
 in 3-action problems, 2 waits (stays put, reward 0: a worthless action).
 Entering the goal ends the episode (a true terminal) with reward 1; 'dense'
-problems add 0.1 x (distance to the goal before - after) on every step.
+problems add 0.1 x (distance to the goal before - after) on every other
+step. So every reward lies within [-1, 1], where the loader clips rewards as
+the Atari protocol does: clipping never changes these problems, and Q* is
+that of the rewards the learner sees.
 Episodes start in a cell drawn uniformly from `start_cells` and are
 truncated (discount 1, the loader bootstraps) after `max_episode_steps`.
 
@@ -72,7 +75,8 @@ class ChainProblem:
     name: the game name the pipeline uses (PROBLEMS' key).
     num_actions: 2 (left, right) or 3 (left, right, wait).
     goal_right: the rewarded goal is the right end (else the left end).
-    dense: add DENSE_STEP_REWARD x (distance before - after) every step.
+    dense: add DENSE_STEP_REWARD x (distance before - after) on every step
+      but the goal's.
     start_cells: cells an episode starts in, uniformly; never the goal.
     behaviour_toward: the behaviour's probability of moving toward the goal.
     behaviour_wait: its probability of waiting (3-action problems).
@@ -129,7 +133,9 @@ class ChainProblem:
                                    self.distance(next_cell))
               if self.dense else 0.0)
     terminal = next_cell == self.goal_cell
-    return next_cell, reward + (GOAL_REWARD if terminal else 0.0), terminal
+    # The goal step pays GOAL_REWARD alone (module docstring: within the
+    # loader's reward clip).
+    return next_cell, (GOAL_REWARD if terminal else reward), terminal
 
 
 _MIDDLE = 4

@@ -207,8 +207,8 @@ def _transformed(torso_name, num_actions, num_atoms, feature_dim,
       squared_norm = jnp.sum(jnp.square(x), axis=-1)
       # The floor sits under the square root: the derivative of |x| at
       # x = 0 is 0/0, and a state whose features are exactly zero (seen at
-      # initialisation on a known-answer chain: an input the ReLUs silence
-      # entirely, with the projection's zero bias) would make every
+      # initialisation on a known-answer chain: a torso output of exactly
+      # zero, and the projection's bias starts at zero) would make every
       # gradient NaN.
       divisor = jnp.sqrt(jnp.maximum(squared_norm, _NORM_EPSILON ** 2))
       return (x / divisor[:, None],

@@ -36,12 +36,24 @@ def test_optimal_values_are_powers_of_the_discount_by_hand():
 
 def test_dense_rewards_add_the_distance_shaping():
   dense = known_answer.problem('KnownAnswerChainDense')
-  assert dense.transition(6, known_answer.RIGHT) == (7, 1.1, True)
+  assert dense.transition(6, known_answer.RIGHT) == (7, 1.0, True)
+  assert dense.transition(5, known_answer.RIGHT) == (6, 0.1, False)
   assert dense.transition(3, known_answer.LEFT) == (2, -0.1, False)
   assert dense.transition(0, known_answer.LEFT) == (0, 0.0, False)
   q = known_answer.optimal_q_values(dense, 0.9)
-  assert q[6, known_answer.RIGHT] == pytest.approx(1.1)
-  assert q[5, known_answer.RIGHT] == pytest.approx(0.1 + 0.9 * 1.1)
+  assert q[6, known_answer.RIGHT] == pytest.approx(1.0)
+  assert q[5, known_answer.RIGHT] == pytest.approx(0.1 + 0.9 * 1.0)
+
+
+@pytest.mark.parametrize('name', list(known_answer.PROBLEMS))
+def test_every_reward_is_within_the_loaders_clip(name):
+  # The loader clips rewards to [-1, 1] (Atari's protocol); a reward outside
+  # would make the learner's problem another than the one Q* solves.
+  chain = known_answer.problem(name)
+  rewards = [chain.transition(cell, action)[1]
+             for cell in range(chain.num_cells) if cell != chain.goal_cell
+             for action in range(chain.num_actions)]
+  assert -1.0 <= min(rewards) and max(rewards) <= 1.0, rewards
 
 
 def test_environment_plays_the_chain_with_atari_shaped_frames():
