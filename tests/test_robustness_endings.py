@@ -14,7 +14,9 @@ import types
 import pytest
 
 from agents.scaled_ql import checkpointing
+from launchers.programs import checkpoint_loading
 from launchers.programs import endings
+from launchers.programs import results
 from launchers.programs import stop
 from launchers.programs import workdir_lock
 from tests_support import tiny_experiment
@@ -110,6 +112,23 @@ def test_a_stop_signal_dropped_where_it_was_raised_stops_a_single_process():
   _sigterm_dropped_in_a_garbage_collector_callback()
   with stop.signal_stop_check() as should_stop:
     assert should_stop()
+
+
+@pytest.mark.filterwarnings(
+    "ignore::pytest.PytestUnraisableExceptionWarning")  # The dropped raise.
+def test_a_stop_signal_dropped_where_it_was_raised_stops_an_evaluation(
+    tiny_atari_dataset, tmp_path):
+  # The command line's evaluation ran all its episodes when a SIGTERM landed
+  # in a garbage-collector callback (seen in the suite: 1,000 episodes).
+  tiny_experiment(tiny_atari_dataset, tmp_path,
+                  num_steps=2).make_learner_runner().train(lambda: False)
+  _sigterm_dropped_in_a_garbage_collector_callback()
+  with pytest.raises(endings.StopRequested):
+    results.evaluate_checkpoint(
+        checkpoint_loading.checkpoint_path(str(tmp_path), None),
+        episodes=2, max_episode_frames=400, seed=0,
+        workdir=str(tmp_path))
+  assert not os.path.exists(tmp_path / 'evaluation' / 'results.json')
 
 
 def test_sigterm_during_start_up_ends_with_stopped_and_the_resume_command(

@@ -94,6 +94,16 @@ def dropped_stop_signal() -> Optional[int]:
   return _SIGNALS.raised
 
 
+def raise_dropped_stop_signal():
+  """Raises StopRequested if a stop signal's StopRequested was dropped where
+  it was raised (see `_StopSignals.handle`): long in-process work (an
+  evaluation) polls this, or a SIGTERM landing in a garbage-collector
+  callback would let it run to its end."""
+  signum = dropped_stop_signal()
+  if signum is not None:
+    raise StopRequested(signum)
+
+
 def hand_over_to_launchpad():
   """From now on a stop signal is recorded, not raised: Launchpad's worker
   manager stops the program (`stop_launched_program_if_signalled`).
@@ -102,9 +112,7 @@ def hand_over_to_launchpad():
     StopRequested: a stop signal arrived before, and its StopRequested was
       dropped where it was raised (see `_StopSignals.handle`).
   """
-  signum = dropped_stop_signal()
-  if signum is not None:
-    raise StopRequested(signum)
+  raise_dropped_stop_signal()
   _SIGNALS.launching = True
   _SIGNALS.while_launching = None
 

@@ -15,6 +15,7 @@ from environments import atari_scores
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_loading
 from launchers.programs import dataset_scores as dataset_scores_lib
+from launchers.programs import endings
 from launchers.programs import evaluator as evaluator_lib
 from launchers.programs import plots
 
@@ -89,7 +90,10 @@ def evaluate_checkpoint(path: str, episodes: int, max_episode_frames: int,
                                                 max_episode_frames, seed)
   dataset_scores = (dataset_scores_lib.dataset_mean_scores(
       dataset, games, checkpoints) if dataset else {})
-  table = results_table(evaluator.evaluate(loaded.step), dataset_scores)
+  evaluation = evaluator.evaluate(
+      loaded.step, should_stop=lambda: endings.dropped_stop_signal() is not None)
+  endings.raise_dropped_stop_signal()  # evaluate() returned None: stopped.
+  table = results_table(evaluation, dataset_scores)
   table.update(checkpoint=path, learner_step=loaded.step,
                max_episode_frames=max_episode_frames)
   if workdir:
