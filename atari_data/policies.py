@@ -1,21 +1,24 @@
 """Behaviour policies that play real Atari games for the recorder.
 
 The recorder asks a `PolicyFactory` for one policy per checkpoint, so data come
-in checkpoints of rising quality like `rlu_atari_checkpoints_ordered`. Without
-a trained agent, quality comes from a lookahead planner: it tries every action
-on a snapshot of the emulator (ALE cloneState/restoreState) and plays the one
-whose short rollout scores best, mixed epsilon-greedy with uniform random
-play; epsilon falls from 1 (pure random) at checkpoint 0 towards a low value at
-the last checkpoint. The project's own agent checkpoints plug in as another
-`PolicyFactory`.
+in checkpoints of rising quality like `rlu_atari_checkpoints_ordered`: each
+checkpoint plays epsilon-greedy over a player, epsilon falling from the first
+checkpoint to the last (`EpsilonSchedule`). Two players need no trained
+agent: a lookahead planner that tries every action on a snapshot of the
+emulator (ALE cloneState/restoreState) and plays the one whose short rollout
+scores best, and object players that act on the paddle, ball or boxers the
+screen shows (atari_data.object_players). The project's own agent
+checkpoints plug in as another `PolicyFactory`.
 """
 
 import dataclasses
+import math
 from typing import Callable, Protocol
 
 import dm_env
 import numpy as np
 
+from atari_data import object_players
 from environments import atari
 from environments import known_answer
 
@@ -120,9 +123,55 @@ class EpsilonGreedy:
     return self._policy.select_action(timestep, environment)
 
 
+def epsilon_greedy_entropy(epsilon: float, num_actions: int) -> float:
+  """Entropy (nats) of epsilon-greedy play over a deterministic player: it
+  puts 1 - epsilon + epsilon / A on the player's action and epsilon / A on
+  each other, so no policy has a lower cross-entropy on its actions."""
+  chosen = 1.0 - epsilon + epsilon / num_actions
+  other = epsilon / num_actions
+  entropy = -chosen * math.log(chosen)
+  if other > 0:
+    entropy -= (num_actions - 1) * other * math.log(other)
+  return entropy
+
+
 @dataclasses.dataclass(frozen=True)
-class LookaheadSchedule:
-  """A PolicyFactory: epsilon-greedy lookahead, epsilon falling linearly.
+class EpsilonSchedule:
+  """A PolicyFactory: epsilon-greedy over a player, epsilon falling linearly
+  from `epsilon_first` at checkpoint 0 to `epsilon_last` at the last, as DQN
+  Replay's checkpoints improve along a run. Subclasses say which player.
+
+  Attributes:
+    epsilon_first: epsilon at checkpoint 0 (1.0: uniform random play).
+    epsilon_last: epsilon at the last checkpoint.
+  """
+  epsilon_first: float = 1.0
+  epsilon_last: float = 0.0
+
+  def epsilon(self, checkpoint: int, num_checkpoints: int) -> float:
+    fraction = checkpoint / max(num_checkpoints - 1, 1)
+    return self.epsilon_first + fraction * (self.epsilon_last -
+                                            self.epsilon_first)
+
+  def player(self, game: str, num_actions: int,
+             seed: int) -> BehaviourPolicy:
+    """The policy that epsilon-greedy play follows when not random."""
+    raise NotImplementedError
+
+  def __call__(self, game: str, checkpoint: int, num_checkpoints: int,
+               environment: atari.AtariEnvironment,
+               seed: int) -> BehaviourPolicy:
+    num_actions = environment.num_actions
+    epsilon = self.epsilon(checkpoint, num_checkpoints)
+    if epsilon >= 1.0:  # Skip the player's cost when it is never consulted.
+      return UniformRandomPolicy(num_actions, seed)
+    return EpsilonGreedy(self.player(game, num_actions, seed), epsilon,
+                         num_actions, seed + 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class LookaheadSchedule(EpsilonSchedule):
+  """Epsilon-greedy lookahead planning.
 
   Defaults: horizon 16 with plans kept for 4 steps beat horizon 4 replanned
   every step at about the same cost (600 steps, seed 0, clipped return:
@@ -130,34 +179,28 @@ class LookaheadSchedule:
   1 and 30).
 
   Attributes:
-    epsilon_first: epsilon at checkpoint 0 (1.0: uniform random play).
-    epsilon_last: epsilon at the last checkpoint.
     horizon: rollout length of the planner, in agent steps.
     life_loss_penalty: planner's penalty for losing a life, in clipped reward.
     commit_steps: decisions each plan is kept for.
   """
-  epsilon_first: float = 1.0
-  epsilon_last: float = 0.0
   horizon: int = 16
   life_loss_penalty: float = 5.0
   commit_steps: int = 4
 
-  def epsilon(self, checkpoint: int, num_checkpoints: int) -> float:
-    fraction = checkpoint / max(num_checkpoints - 1, 1)
-    return self.epsilon_first + fraction * (self.epsilon_last -
-                                            self.epsilon_first)
-
-  def __call__(self, game: str, checkpoint: int, num_checkpoints: int,
-               environment: atari.AtariEnvironment,
-               seed: int) -> BehaviourPolicy:
+  def player(self, game, num_actions, seed) -> BehaviourPolicy:
     del game
-    num_actions = environment.num_actions
-    epsilon = self.epsilon(checkpoint, num_checkpoints)
-    if epsilon >= 1.0:  # Skip the planner's cost when it is never consulted.
-      return UniformRandomPolicy(num_actions, seed)
-    planner = LookaheadPlanner(num_actions, seed, self.horizon,
-                               self.life_loss_penalty, self.commit_steps)
-    return EpsilonGreedy(planner, epsilon, num_actions, seed + 1)
+    return LookaheadPlanner(num_actions, seed, self.horizon,
+                            self.life_loss_penalty, self.commit_steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectPlayerSchedule(EpsilonSchedule):
+  """Epsilon-greedy play of the game's object player
+  (atari_data.object_players: it acts on the objects the screen shows)."""
+
+  def player(self, game, num_actions, seed) -> BehaviourPolicy:
+    del num_actions, seed  # The players are deterministic.
+    return object_players.ObjectPlayer(game)
 
 
 def uniform_random_factory(game, checkpoint, num_checkpoints, environment,
@@ -167,8 +210,13 @@ def uniform_random_factory(game, checkpoint, num_checkpoints, environment,
   return UniformRandomPolicy(environment.num_actions, seed)
 
 
+# The epsilon schedules by name (benchmarks.study's datasets name theirs).
+SCHEDULES = {'lookahead': LookaheadSchedule,
+             'object_player': ObjectPlayerSchedule}
+
 BEHAVIOURS = {
     'lookahead': LookaheadSchedule(),
+    'object_player': ObjectPlayerSchedule(),
     'random': uniform_random_factory,
     # Each known-answer problem's own behaviour (environments.known_answer).
     'known_answer': known_answer.behaviour_factory,

@@ -159,6 +159,11 @@ class AtariEnvironment(dm_env.Environment):
   def lives(self) -> int:
     return self._ale.lives()
 
+  def ram(self) -> np.ndarray:
+    """The console's 128 bytes of RAM now (for players that act on the
+    objects the screen shows, atari_data.object_players)."""
+    return self._ale.getRAM()
+
   def _push_frame(self):
     """Appends the max-pool of the last two screens to the frame stack."""
     self._stack[..., :-1] = self._stack[..., 1:]

@@ -36,12 +36,18 @@ _STEPS = flags.DEFINE_integer(
     'Default 1000 when --episodes_per_checkpoint is not given.')
 _BEHAVIOUR = flags.DEFINE_enum(
     'behaviour', 'lookahead', sorted(policies.BEHAVIOURS),
-    'lookahead: uniform random at checkpoint 0, then epsilon-greedy over a '
-    'lookahead planner with epsilon falling to --epsilon_last; random: '
-    'uniform random at every checkpoint; known_answer: a known-answer '
-    "problem's own behaviour (environments.known_answer).")
+    'lookahead: epsilon-greedy over a lookahead planner (emulator '
+    'rollouts); object_player: epsilon-greedy over a player that acts on the '
+    'objects the screen shows (Pong, Breakout, Boxing); for both, epsilon '
+    'falls from --epsilon_first to --epsilon_last along the checkpoints. '
+    'random: uniform random at every checkpoint; known_answer: a '
+    "known-answer problem's own behaviour (environments.known_answer).")
+_EPSILON_FIRST = flags.DEFINE_float(
+    'epsilon_first', 1.0, 'lookahead and object_player: epsilon at '
+    'checkpoint 0 (1: uniform random play).')
 _EPSILON_LAST = flags.DEFINE_float(
-    'epsilon_last', 0.0, 'lookahead only: epsilon at the last checkpoint.')
+    'epsilon_last', 0.0, 'lookahead and object_player: epsilon at the last '
+    'checkpoint.')
 _HORIZON = flags.DEFINE_integer(
     'lookahead_horizon', 16, 'lookahead only: rollout length in agent steps '
     '(longer sees further, at a linear cost).')
@@ -57,8 +63,8 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
                                   'Replace existing datasets of these games.')
 field_checks.register_validators(
     ['games', 'output_dir', 'num_checkpoints', 'episodes_per_checkpoint',
-     'steps_per_checkpoint', 'epsilon_last', 'lookahead_horizon',
-     'lookahead_commit_steps', 'max_episode_frames'])
+     'steps_per_checkpoint', 'epsilon_first', 'epsilon_last',
+     'lookahead_horizon', 'lookahead_commit_steps', 'max_episode_frames'])
 
 
 def main(argv):
@@ -85,8 +91,11 @@ def main(argv):
                                difficulty=config.difficulty)
   if _BEHAVIOUR.value == 'lookahead':
     policy_factory = policies.LookaheadSchedule(
-        epsilon_last=_EPSILON_LAST.value, horizon=_HORIZON.value,
-        commit_steps=_COMMIT_STEPS.value)
+        epsilon_first=_EPSILON_FIRST.value, epsilon_last=_EPSILON_LAST.value,
+        horizon=_HORIZON.value, commit_steps=_COMMIT_STEPS.value)
+  elif _BEHAVIOUR.value == 'object_player':
+    policy_factory = policies.ObjectPlayerSchedule(
+        epsilon_first=_EPSILON_FIRST.value, epsilon_last=_EPSILON_LAST.value)
   else:
     policy_factory = policies.BEHAVIOURS[_BEHAVIOUR.value]
   results = recorder.record(config, policy_factory)

@@ -262,3 +262,36 @@ def test_online_fine_tuning_runs_write_results_and_a_report(seed_0_runs,
   assert '| Qbert difficulty 1 |' in text
   assert 'pretrained vs scratch (human-normalised IQM)' in text
   assert 'data-normalised' not in text
+
+
+def test_a_study_of_object_players_records_their_play(tmp_path):
+  dataset = study_config.StudyDataset(
+      games=('Breakout',), num_checkpoints=2, steps_per_checkpoint=150,
+      behaviour='object_player', epsilon_first=0.5, random_episodes=1,
+      max_episode_frames=400)
+  data.ensure_dataset(dataset, str(tmp_path))
+  with open(os.path.join(str(tmp_path), 'data', 'Breakout',
+                         'metadata.json')) as f:
+    behaviours = [c['behaviour'] for c in json.load(f)['checkpoints']]
+  assert behaviours == [
+      'epsilon-greedy(epsilon=0.500) over object player (BreakoutTracker)',
+      'epsilon-greedy(epsilon=0.000) over object player (BreakoutTracker)']
+
+
+def test_a_dataset_of_an_unknown_behaviour_is_refused_with_the_valid_ones():
+  with pytest.raises(ValueError, match=r"behaviour='planner'; valid "
+                     r"behaviours: \['lookahead', 'object_player'\]"):
+    study_config.StudyDataset(behaviour='planner')
+
+
+def test_a_study_shares_its_base_learner_across_its_methods():
+  study = study_config.OBJECT_PLAYERS
+  for method in study.methods:
+    learner = study.learner_config(method)
+    assert (learner.n_step, learner.target_update_period,
+            learner.v_min, learner.v_max) == (1, 100, -5.0, 5.0)
+  assert study.learner_config(study.method('scaled_ql')).cql_alpha == 0.01
+  assert study.learner_config(study.method('no_cql')).cql_alpha == 0.0
+  # The first study keeps its own base.
+  assert study_config.STUDY.learner_config(
+      study_config.STUDY.method('scaled_ql')).n_step == 10

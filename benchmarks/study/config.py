@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Tuple
 
 from agents.scaled_ql import config as learner_config
+from atari_data import policies
 from builders import config as builder_config
 
 
@@ -32,8 +33,11 @@ class StudyDataset:
     games: the games, in head order.
     num_checkpoints: behaviour checkpoints per game, of rising quality.
     steps_per_checkpoint: transitions per checkpoint.
-    epsilon_first, epsilon_last: the lookahead planner's epsilon at the
-      first and last checkpoint (linear in between).
+    behaviour: the player epsilon-greedy play follows
+      (atari_data.policies.SCHEDULES: 'lookahead', the planner on emulator
+      rollouts; 'object_player', players that act on what the screen shows).
+    epsilon_first, epsilon_last: the behaviour's epsilon at the first and
+      last checkpoint (linear in between).
     learn_from: the checkpoints the methods learn from ('first 20%').
     random_episodes: episodes of uniform random play per game recorded
       beside the data, the floor the low-quality data must clear.
@@ -43,12 +47,18 @@ class StudyDataset:
   games: Tuple[str, ...] = ('MsPacman', 'Qbert', 'Asterix')
   num_checkpoints: int = 10
   steps_per_checkpoint: int = 10_000
+  behaviour: str = 'lookahead'
   epsilon_first: float = 0.6
   epsilon_last: float = 0.0
   learn_from: str = 'first 20%'
   random_episodes: int = 20
   max_episode_frames: int = 18_000
   seed: int = 0
+
+  def __post_init__(self):
+    if self.behaviour not in policies.SCHEDULES:
+      raise ValueError(f'behaviour={self.behaviour!r}; valid behaviours: '
+                       f'{sorted(policies.SCHEDULES)}.')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +140,8 @@ class Study:
       shows beside this study's methods, labelled '<study>/<method>' (the
       runs a change is judged against, measured once, not run again); they
       must share this study's games and reference scores.
+    base_learner: the ScaledQLConfig fields every method of the study
+      shares, before its own `learner` overrides.
   """
   name: str = 'small_scale_v1'
   dataset: StudyDataset = StudyDataset()
@@ -144,6 +156,7 @@ class Study:
   work_subdir: str = ''
   data_subdir: Optional[str] = None
   baselines: Tuple[Tuple[str, str], ...] = ()
+  base_learner: Tuple[Tuple[str, Any], ...] = tuple(BASE_LEARNER.items())
 
   def __post_init__(self):
     names = [method.name for method in self.methods]
@@ -163,7 +176,7 @@ class Study:
                      f'{self.name}: {[m.name for m in self.methods]}.')
 
   def learner_config(self, method: Method) -> learner_config.ScaledQLConfig:
-    return learner_config.ScaledQLConfig(**{**BASE_LEARNER,
+    return learner_config.ScaledQLConfig(**{**dict(self.base_learner),
                                             **dict(method.learner)})
 
   def settings(self, method: Method, seed: int) -> Dict[str, Any]:
@@ -257,7 +270,8 @@ class OnlineStudy:
   program) on game variants the pre-training data never had.
 
   Attributes:
-    name, methods, seeds, focus, pretraining, work_subdir: as in Study.
+    name, methods, seeds, focus, pretraining, work_subdir, base_learner: as
+      in Study.
     variants: the game variants, each a program of its own in every run.
     num_env_steps: environment steps per variant and run.
     eval_every_steps: learner steps between the curve's evaluations.
@@ -286,6 +300,7 @@ class OnlineStudy:
   work_subdir: str = ''
   launch_type: str = 'local_mt'
   online: builder_config.OnlineSettings = builder_config.OnlineSettings()
+  base_learner: Tuple[Tuple[str, Any], ...] = tuple(BASE_LEARNER.items())
 
   method = Study.method
   learner_config = Study.learner_config
@@ -328,9 +343,48 @@ ONLINE_FINETUNING = OnlineStudy(
     ),
     pretraining=STUDY.name, work_subdir='online_finetuning_v1')
 
+# The paper's question again, on data a learner can beat (docs/STUDY.md,
+# "The second study"): players that act on what the screen shows, chosen
+# from a pilot (benchmarks.study.pilot; docs/study/pilot/), epsilon 0.5
+# falling to 0 over five checkpoints of 100,000 transitions; the methods
+# learn from checkpoint 0 (epsilon 0.5, the first 20%), which the pilot
+# found clearly above random play and below the best checkpoint in every
+# game, with actions the frames predict.
+OBJECT_PLAYERS_DATASET = StudyDataset(
+    games=('Breakout', 'Boxing', 'Freeway'), num_checkpoints=5,
+    steps_per_checkpoint=100_000, behaviour='object_player',
+    epsilon_first=0.5, epsilon_last=0.0)
+# The settings the known-answer problems justify (docs/KNOWN_ANSWER.md,
+# section 4; benchmarks.known_answer_runs.CHAIN_LEARNER): CQL alpha 0.01,
+# 1-step returns from a behaviour far from optimal, a target update every
+# 100 steps; the support from the pilot's returns: the discounted returns
+# of the data at epsilon 0.5 have 1st percentiles 0 / -2.4 / 0 and 99th
+# 3.4 / 3.8 / 1.4 in Breakout / Boxing / Freeway (every checkpoint's within
+# -3.0 and 4.1), so [-5, 5] covers them with a margin, where the library's
+# [-10, 10] is twice as wide and CQL's pessimism grows with the width.
+KNOWN_ANSWER_LEARNER = {**BASE_LEARNER, 'n_step': 1, 'cql_alpha': 0.01,
+                        'target_update_period': 100, 'v_min': -5.0,
+                        'v_max': 5.0}
+OBJECT_PLAYERS = Study(
+    name='object_players_v1', dataset=OBJECT_PLAYERS_DATASET,
+    methods=(
+        Method('scaled_ql', 'scaled_ql',
+               'Scaled QL with the known-answer settings: C51 + CQL (alpha '
+               '0.01) + DR3, 1-step, target every 100, support [-5, 5]'),
+        Method('bc', 'bc', "Behaviour cloning, Acme's BC learner, same "
+               'torso'),
+        Method('no_cql', 'scaled_ql', 'The same without CQL (alpha 0)',
+               (('cql_alpha', 0.0),)),
+        Method('mse', 'scaled_ql', 'The same with a scalar head and MSE TD '
+               'loss instead of C51', (('value_loss', 'mse'),)),
+    ),
+    seeds=(0, 1, 2, 3, 4), num_steps=20_000, final_episodes=20,
+    work_subdir='object_players_v1',
+    base_learner=tuple(KNOWN_ANSWER_LEARNER.items()))
+
 STUDIES = {study.name: study
            for study in (STUDY, FINETUNING, ONLINE_FINETUNING,
-                         LONG_PRETRAINING, LONG_FINETUNING)}
+                         LONG_PRETRAINING, LONG_FINETUNING, OBJECT_PLAYERS)}
 
 
 def study_named(name: str):

@@ -46,7 +46,7 @@ def ensure_dataset(dataset: study_config.StudyDataset, root: str) -> str:
             num_checkpoints=dataset.num_checkpoints,
             steps_per_checkpoint=dataset.steps_per_checkpoint,
             seed=dataset.seed, max_episode_frames=dataset.max_episode_frames),
-        policy_factory=policies.LookaheadSchedule(
+        policy_factory=policies.SCHEDULES[dataset.behaviour](
             epsilon_first=dataset.epsilon_first,
             epsilon_last=dataset.epsilon_last))
     for game, checkpoints in stats.items():

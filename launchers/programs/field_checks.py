@@ -121,6 +121,7 @@ RULES: Mapping[str, Rule] = {
     'workdir': a_directory('a work directory is a directory (new, or one of '
                            'an earlier run to resume)'),
     'output_dir': a_directory('the output is a directory (new or existing)'),
+    'epsilon_first': probability(),
     'epsilon_last': probability(),
 }
 
