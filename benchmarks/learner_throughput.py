@@ -7,7 +7,8 @@
 Measures the jitted update step alone (agents.scaled_ql.update_step) on a
 synthetic batch already on the device(s): no data loading. Each
 (size, batch) runs in its own subprocess so that peak memory is its own.
-For each: the FLOPs of one update (forward, backward, Adam; see
+For each: the model FLOPs of one update (the matmuls and convolutions of
+its forward and backward passes, counted on the jaxpr on any backend; see
 _model_flops); updates/s as the median over --runs
 timed runs after compilation and one warm-up update; peak memory (the
 device allocator's peak where it reports one, e.g. GPU; else the process'
@@ -46,6 +47,7 @@ from agents.scaled_ql import update_step as update_lib
 from agents.scaled_ql.config import VALUE_LOSSES, ScaledQLConfig
 from agents.scaled_ql.networks import make_network
 from agents.scaled_ql.types import MultiGameTransition
+from benchmarks import model_flops
 from benchmarks import results as results_lib
 from benchmarks import xla_cpu_profile
 from networks import torsos
@@ -73,28 +75,22 @@ def _synthetic_batch(batch_size, num_games, num_actions, seed=0):
       game_id=rng.integers(0, num_games, batch_size).astype(np.int32))
 
 
-def _first(analysis):
-  """cost_analysis() is a list of dicts in older JAX, a dict in newer."""
-  return analysis[0] if isinstance(analysis, (list, tuple)) else analysis
-
-
 def _model_flops(config, batch_size, num_actions):
-  """FLOPs of one update, from XLA's cost analysis of the un-optimised HLO.
+  """Model FLOPs of one update (benchmarks.model_flops), from its jaxpr.
 
   Counted for a one-game network of the same size: with G games the heads'
   one-hot matmul does G times the useful work of one head per example, and
-  that padding is not model FLOPs. (The optimised executable's count is not
-  used: on GPU, convolutions become library calls it may not count.)
+  that padding is not model FLOPs.
   """
   network = make_network(config, [num_actions])
-  update = jax.jit(update_lib.make_update_step(network, config))
   state = jax.eval_shape(
       lambda key: update_lib.make_initial_state(network, config, key),
       jax.random.PRNGKey(0))
   batch = jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
       _synthetic_batch(batch_size, 1, num_actions))
-  return _first(update.lower(state, batch).cost_analysis())["flops"]
+  return model_flops.model_flops(
+      update_lib.make_update_step(network, config), state, batch)
 
 
 def measure(size, batch_size, num_games, num_actions, dtype, runs,
