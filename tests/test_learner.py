@@ -22,6 +22,13 @@ NUM_ACTIONS = (3, 5)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def float32_matmuls():
+  # GPUs run float32 matmuls in TF32 (~1e-3 relative): too coarse to compare.
+  with jax.default_matmul_precision("float32"):
+    yield
+
+
 def make_batch(batch_size, seed=0):
   rng = np.random.default_rng(seed)
   game_id = rng.integers(0, len(NUM_ACTIONS), batch_size).astype(np.int32)

@@ -15,6 +15,13 @@ from networks import resnet
 NUM_ACTIONS = (3, 6, 4)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def float32_matmuls():
+  # GPUs run float32 matmuls in TF32 (~1e-3 relative): too coarse to compare.
+  with jax.default_matmul_precision("float32"):
+    yield
+
+
 def _observation(batch, seed=0):
   return np.random.default_rng(seed).integers(
       0, 256, size=(batch, 84, 84, 4), dtype=np.uint8)

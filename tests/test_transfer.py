@@ -15,6 +15,13 @@ PRETRAINED_GAMES, PRETRAINED_ACTIONS = ('Pong', 'Breakout'), (6, 4)
 NEW_GAMES, NEW_ACTIONS = ('Boxing', 'Breakout'), (18, 4)
 
 
+@pytest.fixture(autouse=True, scope='module')
+def float32_matmuls():
+  # GPUs run float32 matmuls in TF32 (~1e-3 relative): too coarse to compare.
+  with jax.default_matmul_precision('float32'):
+    yield
+
+
 def _networks_and_params(config=TINY_LEARNER, pretrained_config=TINY_LEARNER):
   pretrained_net = make_network(pretrained_config, PRETRAINED_ACTIONS)
   new_net = make_network(config, NEW_ACTIONS)

@@ -1,11 +1,16 @@
-"""Helpers shared by the test modules (not tests themselves)."""
+"""Helpers shared by the test modules (not tests themselves).
+
+The pre-training programs (Acme, TensorFlow) are imported by
+`tiny_experiment` alone, so that the pure core's tests can take TINY_LEARNER
+on a machine without them (e.g. a GPU box with JAX, Haiku, Optax and chex
+only).
+"""
 
 import csv
 import os
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
-from launchers.programs import pretrain_experiment
 
 # A network small enough for CPU tests: Nature-DQN torso, 32 features, 11 atoms.
 TINY_LEARNER = learner_config.ScaledQLConfig(
@@ -14,6 +19,7 @@ TINY_LEARNER = learner_config.ScaledQLConfig(
 
 def tiny_experiment(dataset, workdir, **overrides):
   """Pong + Breakout pre-training on `dataset` with the tiny network."""
+  from launchers.programs import pretrain_experiment
   settings = dict(games=('Pong', 'Breakout'), dataset=dataset,
                   checkpoints='all', learner=TINY_LEARNER, num_steps=20,
                   workdir=str(workdir), checkpoint_every_steps=10,
