@@ -51,7 +51,7 @@ from launchers.programs import pretrain_experiment
 _GAMES = flags.DEFINE_list('games', ['Pong', 'Breakout', 'Boxing'],
                            'Games to pilot.')
 _BEHAVIOUR = flags.DEFINE_enum('behaviour', 'object_player',
-                               ['object_player', 'lookahead'],
+                               sorted(policies.SCHEDULES),
                                'The player epsilon-greedy play follows.')
 _EPSILON_FIRST = flags.DEFINE_float('epsilon_first', 1.0,
                                     'Epsilon at checkpoint 0.')
@@ -84,10 +84,8 @@ RETURN_HORIZON = 460
 
 
 def _schedule() -> policies.EpsilonSchedule:
-  kind = (policies.ObjectPlayerSchedule if _BEHAVIOUR.value == 'object_player'
-          else policies.LookaheadSchedule)
-  return kind(epsilon_first=_EPSILON_FIRST.value,
-              epsilon_last=_EPSILON_LAST.value)
+  return policies.SCHEDULES[_BEHAVIOUR.value](
+      epsilon_first=_EPSILON_FIRST.value, epsilon_last=_EPSILON_LAST.value)
 
 
 def _record(output_dir: str, seed: int) -> str:
