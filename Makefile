@@ -2,10 +2,15 @@
 # on first use; see scripts/ensure_venv.sh.
 VENV_PYTHON := .venv/bin/python
 
-.PHONY: venv test demo benchmarks
+.PHONY: venv venv-gpu test demo benchmarks
 
 venv:
 	@bash scripts/ensure_venv.sh
+
+# The same .venv plus CUDA 12 for JAX (requirements/lock-py310-cuda12.txt);
+# README "On a GPU". `make test` and `make demo` keep it.
+venv-gpu:
+	@bash scripts/ensure_venv.sh --gpu
 
 test: venv
 	$(VENV_PYTHON) -m pytest tests

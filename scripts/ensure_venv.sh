@@ -9,12 +9,50 @@
 #
 # Re-running is cheap: the install is skipped when the lock file and
 # setup.py are unchanged since the last successful install.
+#
+# --gpu (`make venv-gpu`) also installs CUDA 12 for JAX on top, from
+# requirements/lock-py310-cuda12.txt (jax[cuda12]==0.4.30 pinned whole),
+# into the same .venv. A plain run accepts a venv that has it, so `make test`
+# after `make venv-gpu` keeps the CUDA packages; a change to the base lock
+# rebuilds without them (run `make venv-gpu` again).
 set -euo pipefail
+
+gpu=0
+case "${1:-}" in
+  "") ;;
+  --gpu) gpu=1 ;;
+  *) echo "error: unknown argument '${1}'; usage: $0 [--gpu]" >&2; exit 2 ;;
+esac
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${repo_root}/.venv"
 lock="${repo_root}/requirements/lock-py310.txt"
 stamp="${venv}/.installed-from"
+cuda_lock="${repo_root}/requirements/lock-py310-cuda12.txt"
+cuda_stamp="${venv}/.installed-cuda-from"
+
+# The CUDA packages on top of a complete base install (--gpu only).
+install_cuda() {
+  local wanted_cuda start
+  wanted_cuda="$(sha256sum "${cuda_lock}" | cut -d' ' -f1)"
+  if [ -f "${cuda_stamp}" ] && [ "$(cat "${cuda_stamp}")" = "${wanted_cuda}" ]; then
+    return 0
+  fi
+  start=$(date +%s)
+  echo "Installing CUDA 12 for JAX from ${cuda_lock} ..." >&2
+  rm -f "${cuda_stamp}"
+  "${venv}/bin/python" -m pip install --quiet --no-deps --requirement "${cuda_lock}" 2>&1 \
+    | grep -v '^WARNING: Location' >&2 || true
+  "${venv}/bin/python" - <<'PY'
+import importlib.util, sys
+missing = [m for m in ("jax_plugins.xla_cuda12", "nvidia.cudnn", "nvidia.cublas")
+           if importlib.util.find_spec(m) is None]
+if missing:
+    sys.exit(f"error: the CUDA install is incomplete, these modules are missing: {missing}")
+PY
+  echo "${wanted_cuda}" > "${cuda_stamp}"
+  echo "CUDA packages ready in $(( $(date +%s) - start )) s." >&2
+}
 
 is_python310() {
   [ -x "$1" ] || command -v "$1" >/dev/null 2>&1 || return 1
@@ -34,6 +72,7 @@ find_python310() {
 
 wanted="$(cat "${lock}" "${repo_root}/setup.py" | sha256sum | cut -d' ' -f1)"
 if [ -x "${venv}/bin/python" ] && [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${wanted}" ]; then
+  if [ "${gpu}" = 1 ]; then install_cuda; fi
   exit 0
 fi
 
@@ -68,3 +107,4 @@ if missing:
 PY
 echo "${wanted}" > "${stamp}"
 echo "Environment ready in $(( $(date +%s) - start )) s." >&2
+if [ "${gpu}" = 1 ]; then install_cuda; fi
