@@ -14,7 +14,8 @@
 # requirements/lock-py310-cuda12.txt (jax[cuda12]==0.4.30 pinned whole),
 # into the same .venv. A plain run accepts a venv that has it, so `make test`
 # after `make venv-gpu` keeps the CUDA packages; a change to the base lock
-# rebuilds without them (run `make venv-gpu` again).
+# rebuilds without them (run `make venv-gpu` again). Where no GPU is, JAX
+# then runs on the CPU (requirements/jax_cuda_fallback.pth).
 set -euo pipefail
 
 gpu=0
@@ -30,11 +31,13 @@ lock="${repo_root}/requirements/lock-py310.txt"
 stamp="${venv}/.installed-from"
 cuda_lock="${repo_root}/requirements/lock-py310-cuda12.txt"
 cuda_stamp="${venv}/.installed-cuda-from"
+# Lets JAX fall back to the CPU where no GPU is (read the file for why).
+cuda_fallback="${repo_root}/requirements/jax_cuda_fallback.pth"
 
 # The CUDA packages on top of a complete base install (--gpu only).
 install_cuda() {
   local wanted_cuda start
-  wanted_cuda="$(sha256sum "${cuda_lock}" | cut -d' ' -f1)"
+  wanted_cuda="$(cat "${cuda_lock}" "${cuda_fallback}" | sha256sum | cut -d' ' -f1)"
   if [ -f "${cuda_stamp}" ] && [ "$(cat "${cuda_stamp}")" = "${wanted_cuda}" ]; then
     return 0
   fi
@@ -43,12 +46,15 @@ install_cuda() {
   rm -f "${cuda_stamp}"
   "${venv}/bin/python" -m pip install --quiet --no-deps --requirement "${cuda_lock}" 2>&1 \
     | grep -v '^WARNING: Location' >&2 || true
+  cp "${cuda_fallback}" "$("${venv}/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
   "${venv}/bin/python" - <<'PY'
 import importlib.util, sys
 missing = [m for m in ("jax_plugins.xla_cuda12", "nvidia.cudnn", "nvidia.cublas")
            if importlib.util.find_spec(m) is None]
 if missing:
     sys.exit(f"error: the CUDA install is incomplete, these modules are missing: {missing}")
+import jax  # Fails here, not in a program, if the backends do not start.
+print(f"JAX {jax.__version__} runs on {jax.default_backend()}: {jax.devices()}", file=sys.stderr)
 PY
   echo "${wanted_cuda}" > "${cuda_stamp}"
   echo "CUDA packages ready in $(( $(date +%s) - start )) s." >&2
