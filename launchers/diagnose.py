@@ -4,11 +4,13 @@ Prints, per game, the numbers of agents/scaled_ql/diagnostics.py (via
 launchers/programs/checkpoint_diagnosis.py): how alike
 the shared features of different states are, how constant the greedy policy
 is, how much the Q-values vary with the state, and whether the data's actions
-are preferred. Use it when scores are poor, to tell "the network has not
-learned to tell states apart" from "it learned the wrong values".
+are preferred. With --play_episodes, it also plays the evaluation policy and
+compares the Q-values of the actions it took with the discounted returns that
+followed (over-estimation). Use it when scores are poor, to tell "the network
+has not learned to tell states apart" from "it learned the wrong values".
 
   python -m launchers.diagnose --workdir=/tmp/scaled_ql --dataset=/data/rlds \
-      --checkpoints=all --num_states=1024
+      --checkpoints=all --num_states=1024 --play_episodes=5
 """
 
 from absl import app
@@ -19,6 +21,7 @@ from launchers.programs import checkpoint_diagnosis
 from launchers.programs import checkpoint_loading
 from launchers.programs import command_line
 from launchers.programs import endings
+from launchers.programs import evaluator
 from launchers.programs import field_checks
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a run.')
@@ -33,8 +36,15 @@ _CHECKPOINTS = flags.DEFINE_string(
 _NUM_STATES = flags.DEFINE_integer('num_states', 1024,
                                    'States probed, over all games.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seeds the sampled states.')
+_PLAY_EPISODES = flags.DEFINE_integer(
+    'play_episodes', 0, 'Episodes per game played with the evaluation policy '
+    'to compare its Q-values with the returns that followed (0: none).')
+_MAX_EPISODE_FRAMES = flags.DEFINE_integer(
+    'max_episode_frames', evaluator.STANDARD_MAX_EPISODE_FRAMES,
+    'Frame cap of the played episodes.')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
-field_checks.register_validators(['checkpoints', 'num_states', 'workdir'])
+field_checks.register_validators(['checkpoints', 'num_states', 'workdir',
+                                  'play_episodes', 'max_episode_frames'])
 
 
 def main(argv):
@@ -50,10 +60,16 @@ def main(argv):
       _NUM_STATES.value, _SEED.value, _DATA_DIR.value)
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
   print(checkpoint_diagnosis.format_diagnostics(results))
+  played = None
+  if _PLAY_EPISODES.value:
+    played = checkpoint_diagnosis.play_diagnostics(
+        checkpoint, _PLAY_EPISODES.value, _MAX_EPISODE_FRAMES.value,
+        _SEED.value)
+    print(checkpoint_diagnosis.format_play_diagnostics(played))
   if _JSON.value:
     atomic_files.write_json_atomically(
         _JSON.value, {'checkpoint': checkpoint.path, 'step': checkpoint.step,
-                      'games': results})
+                      'games': results, 'played': played})
 
 
 if __name__ == '__main__':

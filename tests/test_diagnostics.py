@@ -1,10 +1,12 @@
 """Representation diagnostics: values against direct computations, and the CLI."""
 
+import json
 import subprocess
 import sys
 
 import jax
 import numpy as np
+import pytest
 
 from agents.scaled_ql import diagnostics
 from agents.scaled_ql.networks import make_network
@@ -55,6 +57,12 @@ def test_values_match_a_direct_computation_on_the_network_output():
         greedy.count(a) for a in range(NUM_ACTIONS[index])]
     assert row['greedy_action_share'] == max(
         greedy.count(a) for a in set(greedy)) / len(greedy)
+    data_actions = list(action[rows])
+    assert row['data_action_histogram'] == [
+        data_actions.count(a) for a in range(NUM_ACTIONS[index])]
+    np.testing.assert_allclose(
+        row['greedy_action_data_share'],
+        np.mean([data_actions.count(g) / len(data_actions) for g in greedy]))
     # Random uint8 frames differ everywhere, but ReLU features share a sign.
     assert -1.0 <= row['within_game_cosine'] < 1.0
 
@@ -78,6 +86,37 @@ def test_identical_states_read_as_a_collapsed_representation():
   assert 'Breakout' not in results  # no Breakout states in the batch
 
 
+def test_discounted_returns_match_a_hand_computation():
+  # G_2 = 2; G_1 = 0 + 0.5 * 2 = 1; G_0 = 1 + 0.5 * 1 = 1.5.
+  np.testing.assert_allclose(
+      diagnostics.discounted_returns(np.array([1.0, 0.0, 2.0]), 0.5),
+      [1.5, 1.0, 2.0])
+
+
+def test_value_calibration_clips_rewards_and_averages_over_all_steps():
+  # Episode 1: rewards 3 -> 1 (clipped), then -1: returns [1 - 0.5, -1].
+  # Episode 2: one step, reward 0.25: return 0.25.
+  calibration = diagnostics.value_calibration(
+      [np.array([2.0, 0.0]), np.array([1.0])],
+      [np.array([3.0, -1.0]), np.array([0.25])], discount=0.5)
+  realised = [0.5, -1.0, 0.25]
+  predicted = [2.0, 0.0, 1.0]
+  assert calibration['steps'] == 3
+  np.testing.assert_allclose(calibration['mean_realised'], np.mean(realised))
+  np.testing.assert_allclose(calibration['mean_predicted'], np.mean(predicted))
+  np.testing.assert_allclose(calibration['overestimation'],
+                             np.mean(predicted) - np.mean(realised))
+  np.testing.assert_allclose(calibration['first_step_predicted'], 1.5)
+  np.testing.assert_allclose(calibration['first_step_realised'], 0.375)
+
+
+def test_value_calibration_refuses_mismatched_episodes():
+  with pytest.raises(ValueError, match='2 Q-values but 1 rewards'):
+    diagnostics.value_calibration([np.zeros(2)], [np.zeros(1)], 0.9)
+  with pytest.raises(ValueError, match='got 1 and 0'):
+    diagnostics.value_calibration([np.zeros(2)], [], 0.9)
+
+
 def test_diagnose_command_prints_a_table_for_a_checkpoint(
     tiny_atari_dataset, tmp_path):
   offline_program.run_single_process(
@@ -86,9 +125,28 @@ def test_diagnose_command_prints_a_table_for_a_checkpoint(
   completed = subprocess.run(
       [sys.executable, '-m', 'launchers.diagnose', f'--workdir={tmp_path}',
        f'--dataset={tiny_atari_dataset}', '--num_states=64',
+       '--play_episodes=1', '--max_episode_frames=200',
        f'--json={tmp_path}/diagnostics.json'],
       capture_output=True, text=True, check=False)
   assert completed.returncode == 0, completed.stderr[-3000:]
   assert '| game | states | within-game cosine |' in completed.stdout
   assert '| Pong |' in completed.stdout and '| Breakout |' in completed.stdout
-  assert (tmp_path / 'diagnostics.json').exists()
+  assert '| game | episodes | mean return |' in completed.stdout
+  written = json.loads((tmp_path / 'diagnostics.json').read_text())
+  for game in ('Pong', 'Breakout'):
+    played = written['played'][game]
+    # 200 frames at a frame skip of 4: 50 agent steps at most.
+    assert played['episode_steps'][0] <= 50
+    assert sum(played['played_action_histogram']) == played['steps']
+    np.testing.assert_allclose(
+        played['overestimation'],
+        played['mean_predicted'] - played['mean_realised'], atol=1e-9)
+
+
+def test_diagnose_refuses_a_negative_episode_count(tmp_path):
+  completed = subprocess.run(
+      [sys.executable, '-m', 'launchers.diagnose', f'--workdir={tmp_path}',
+       '--dataset=unused', '--play_episodes=-1'],
+      capture_output=True, text=True, check=False)
+  assert completed.returncode != 0
+  assert 'play_episodes' in completed.stderr and '-1' in completed.stderr

@@ -14,6 +14,7 @@ from agents.scaled_ql import checkpointing
 from builders import config as builder_config
 from benchmarks.study import config as study_config
 from benchmarks.study import data
+from benchmarks.study import dissect
 from benchmarks.study import offline
 from benchmarks.study import online
 from benchmarks.study import report
@@ -88,6 +89,42 @@ def test_runs_write_results_are_skipped_when_done_and_make_a_report(
   assert 'intervals do not overlap' not in text
   assert os.path.getsize(report_files['learning curves']) > 0
 
+
+
+def test_a_dissection_trains_a_changed_method_and_records_its_values(
+    seed_0_runs, tmp_path):
+  root, _, _ = seed_0_runs
+  method = dataclasses.replace(
+      STUDY.method('scaled_ql'), learner=STUDY.method('scaled_ql').learner +
+      dissect.parse_overrides(['cql_alpha=0.5', 'target_update_period=2']))
+  path = dissect.dissect(STUDY, method, seed=0, num_steps=4, name='alpha',
+                         root=root, results_dir=str(tmp_path), num_states=16,
+                         play_episodes=1)
+  assert path == str(tmp_path / 'tiny_study' / 'dissection' / 'alpha.json')
+  with open(path) as f:
+    written = json.load(f)
+  learner = written['settings']['learner']
+  assert (learner['cql_alpha'], learner['target_update_period']) == (0.5, 2)
+  assert written['settings']['num_steps'] == 4
+  # The learner logs at time intervals: at least its first update.
+  assert 1 <= written['logged_q'][0]['learner_steps'] <= 4
+  assert all(np.isfinite(row['q_mean']) for row in written['logged_q'])
+  for game in STUDY.dataset.games:
+    assert written['on_data'][game]['num_states'] > 0
+    assert len(written['played'][game]['episode_returns']) == 1
+  # Its own folder: the study's run of the same method and seed is intact.
+  assert os.path.isdir(os.path.join(runs.study_root(root, STUDY), 'dissection',
+                                    'alpha'))
+
+
+def test_dissection_overrides_take_their_fields_types_and_refuse_bad_ones():
+  assert dissect.parse_overrides(
+      ['cql_alpha=0.1', 'n_step=3', 'value_loss=mse']) == (
+          ('cql_alpha', 0.1), ('n_step', 3), ('value_loss', 'mse'))
+  with pytest.raises(ValueError, match="'cql=0.1'.*field=value"):
+    dissect.parse_overrides(['cql=0.1'])
+  with pytest.raises(ValueError, match="n_step takes a int, got 'three'"):
+    dissect.parse_overrides(['n_step=three'])
 
 
 def test_a_run_whose_folder_another_runner_holds_is_refused(seed_0_runs):

@@ -17,6 +17,18 @@ is in:
   data_action_advantage  mean over states of Q(s, a_data) - mean_a Q(s, a):
                        how much the network prefers the data's actions (CQL
                        pushes it up).
+  greedy_action_data_share  mean over states of the share of the game's data
+                       actions (in the batch) that equal the state's greedy
+                       action: near 0, the greedy policy picks actions the
+                       data rarely took, whose values nothing in the data
+                       corrects.
+
+And, on episodes the checkpoint's own policy plays (value_calibration): the
+Q-value of each action taken against the discounted return that followed it,
+with the rewards clipped as the loader clips them. A Q-learner's values of
+its greedy policy should match that policy's returns; predicted far above
+realised is over-estimation (Thrun & Schwartz 1993; van Hasselt et al. 2016
+measure DQN's the same way).
 
 Pure NumPy/JAX: nothing here imports acme, TensorFlow, Reverb or Launchpad.
 """
@@ -57,8 +69,9 @@ def representation_diagnostics(
 
   Returns:
     {game: {'num_states', 'within_game_cosine', 'greedy_action_share',
-    'greedy_action_histogram', 'q_state_std', 'action_gap',
-    'data_action_advantage'}} for every game with states in the batch.
+    'greedy_action_histogram', 'data_action_histogram', 'q_state_std',
+    'action_gap', 'data_action_advantage', 'greedy_action_data_share'}} for
+    every game with states in the batch.
   """
   output = jax.device_get(
       jax.jit(network.apply)(params, batch.observation, batch.game_id))
@@ -75,6 +88,7 @@ def representation_diagnostics(
     mean_q = q_values.mean(axis=1)
     greedy = q_values.argmax(axis=1)
     histogram = np.bincount(greedy, minlength=num_actions)
+    data_histogram = np.bincount(actions[rows], minlength=num_actions)
     data_q = q_values[np.arange(len(q_values)), actions[rows]]
     results[game] = {
         'num_states': int(rows.sum()),
@@ -82,8 +96,67 @@ def representation_diagnostics(
             np.asarray(output.features)[rows], rng),
         'greedy_action_share': float(histogram.max() / histogram.sum()),
         'greedy_action_histogram': histogram.tolist(),
+        'data_action_histogram': data_histogram.tolist(),
         'q_state_std': float(q_values.std(axis=0).mean()),
         'action_gap': float(np.mean(q_values.max(axis=1) - mean_q)),
         'data_action_advantage': float(np.mean(data_q - mean_q)),
+        'greedy_action_data_share': float(
+            np.mean(data_histogram[greedy]) / data_histogram.sum()),
     }
   return results
+
+
+def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
+  """G_t = sum_{i >= t} discount^(i - t) rewards[i] for one episode.
+
+  The sum stops at the episode's last reward: for an episode cut by a frame
+  cap, the last steps' returns miss what would have followed.
+  """
+  returns = np.zeros(len(rewards), np.float64)
+  following = 0.0
+  for t in range(len(rewards) - 1, -1, -1):
+    following = rewards[t] + discount * following
+    returns[t] = following
+  return returns
+
+
+def value_calibration(chosen_q: Sequence[np.ndarray],
+                      rewards: Sequence[np.ndarray], discount: float,
+                      reward_clip: float = 1.0) -> Dict[str, float]:
+  """The values a policy's network gave its own actions against the
+  returns that followed, over the steps of several episodes.
+
+  Args:
+    chosen_q: per episode, Q(s_t, a_t) of the action taken at each step.
+    rewards: per episode, the reward after each step (raw game points).
+    discount: gamma of the learner.
+    reward_clip: rewards are clipped to [-reward_clip, reward_clip] first,
+      as the loader clips them for learning.
+
+  Returns:
+    {'steps', 'mean_predicted', 'mean_realised', 'overestimation' (mean of
+    predicted - realised), 'first_step_predicted', 'first_step_realised'
+    (the same at each episode's first step, averaged over episodes)}.
+  """
+  if len(chosen_q) != len(rewards) or not chosen_q:
+    raise ValueError(f'value_calibration needs one Q and one reward array per '
+                     f'episode, got {len(chosen_q)} and {len(rewards)}.')
+  predicted, realised = [], []
+  for q, episode_rewards in zip(chosen_q, rewards):
+    if len(q) != len(episode_rewards):
+      raise ValueError(f'An episode has {len(q)} Q-values but '
+                       f'{len(episode_rewards)} rewards.')
+    predicted.append(np.asarray(q, np.float64))
+    realised.append(discounted_returns(
+        np.clip(np.asarray(episode_rewards, np.float64), -reward_clip,
+                reward_clip), discount))
+  all_predicted = np.concatenate(predicted)
+  all_realised = np.concatenate(realised)
+  return {
+      'steps': int(len(all_predicted)),
+      'mean_predicted': float(all_predicted.mean()),
+      'mean_realised': float(all_realised.mean()),
+      'overestimation': float(np.mean(all_predicted - all_realised)),
+      'first_step_predicted': float(np.mean([p[0] for p in predicted])),
+      'first_step_realised': float(np.mean([r[0] for r in realised])),
+  }

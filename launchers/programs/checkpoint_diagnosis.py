@@ -3,13 +3,17 @@
 The library behind `python -m launchers.diagnose` (and the demo's last table).
 """
 
+from typing import Any, Dict
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import diagnostics
 from atari_data import loader
 from launchers.programs import checkpoint_loading
+from launchers.programs import evaluator as evaluator_lib
 
 
 def _loader_config(games, dataset, checkpoints, num_states=1024, seed=0,
@@ -42,14 +46,77 @@ def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
       seed=seed)
 
 
+def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
+                     episodes_per_game: int, max_episode_frames: int,
+                     seed: int = 0) -> Dict[str, Dict[str, Any]]:
+  """Plays `episodes_per_game` episodes of every game with the checkpoint's
+  evaluation policy (the evaluation protocol, as scored) and compares the
+  Q-values of the actions it took with the discounted returns that followed.
+
+  Returns {game: {'episode_returns', 'episode_steps',
+  'played_action_histogram', **diagnostics.value_calibration(...)}}.
+  """
+  builder = checkpoint.builder
+  networks = builder.make_networks()
+  apply = jax.jit(networks.apply)
+  environment_factory = evaluator_lib.make_evaluation_environment_factory(
+      max_episode_frames)
+  results = {}
+  for game_number, game in enumerate(builder.config.games):
+    game_id = jnp.array([builder.config.game_index(game)], jnp.int32)
+    policy = jax.jit(builder.make_policy(networks, game, evaluation=True))
+    environment = environment_factory(game, seed + game_number)
+    key = jax.random.PRNGKey(seed + game_number)
+    chosen_q, rewards, returns = [], [], []
+    played = np.zeros(builder.config.num_actions[game_number], np.int64)
+    for _ in range(episodes_per_game):
+      timestep = environment.reset()
+      episode_q, episode_rewards = [], []
+      while not timestep.last():
+        observation = timestep.observation[None]
+        key, policy_key = jax.random.split(key)
+        action = int(policy(checkpoint.params, policy_key, observation)[0])
+        q_values = apply(checkpoint.params, observation, game_id).q_values
+        episode_q.append(float(q_values[0, action]))
+        played[action] += 1
+        timestep = environment.step(action)
+        episode_rewards.append(float(timestep.reward))
+      chosen_q.append(np.array(episode_q))
+      rewards.append(np.array(episode_rewards))
+      returns.append(float(np.sum(episode_rewards)))
+    results[game] = {
+        'episode_returns': returns,
+        'episode_steps': [len(episode) for episode in rewards],
+        'played_action_histogram': played.tolist(),
+        **diagnostics.value_calibration(
+            chosen_q, rewards, builder.config.learner.discount)}
+  return results
+
+
+def format_play_diagnostics(results) -> str:
+  """A Markdown table of play_diagnostics' results."""
+  lines = ['| game | episodes | mean return | mean steps | Q of actions '
+           'taken | discounted return that followed | over-estimation |',
+           '|---|---:|---:|---:|---:|---:|---:|']
+  for game, row in results.items():
+    lines.append(
+        f"| {game} | {len(row['episode_returns'])} | "
+        f"{np.mean(row['episode_returns']):.2f} | "
+        f"{np.mean(row['episode_steps']):.0f} | {row['mean_predicted']:.3f} | "
+        f"{row['mean_realised']:.3f} | {row['overestimation']:+.3f} |")
+  return '\n'.join(lines)
+
+
 def format_diagnostics(results) -> str:
   """A Markdown table of representation_diagnostics' results."""
   lines = ['| game | states | within-game cosine | greedy action share | '
-           'Q std over states | action gap | Q(a_data) - mean Q |',
-           '|---|---:|---:|---:|---:|---:|---:|']
+           'Q std over states | action gap | Q(a_data) - mean Q | '
+           'data share of greedy action |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|']
   for game, row in results.items():
     lines.append(
         f"| {game} | {row['num_states']} | {row['within_game_cosine']:.4f} | "
         f"{row['greedy_action_share']:.2f} | {row['q_state_std']:.4f} | "
-        f"{row['action_gap']:.4f} | {row['data_action_advantage']:+.4f} |")
+        f"{row['action_gap']:.4f} | {row['data_action_advantage']:+.4f} | "
+        f"{row['greedy_action_data_share']:.3f} |")
   return '\n'.join(lines)
