@@ -9,6 +9,11 @@ RLDS loader, trains through the project's update step (or Acme's BC
 learner, or the update step over a table: 'tabular'), probes 2,048 of the
 data's transitions every eval_every updates, and finally plays the greedy
 policy in each game.
+
+The recorder and the loader (TensorFlow) are imported where they are used,
+so that the rest (the tasks and settings, the probe's metrics, training
+and play) also runs where TensorFlow is missing, on data made by
+environments.known_answer.recorded_transitions (benchmarks.gpu_check).
 """
 
 import dataclasses
@@ -25,8 +30,6 @@ import numpy as np
 from agents.scaled_ql import config as learner_config
 from agents.scaled_ql import update_step as update_lib
 from agents.scaled_ql.networks import make_network
-from atari_data import loader as loader_lib
-from atari_data import recorder
 from benchmarks.study import config as study_config
 from environments import known_answer
 from networks import multi_game
@@ -110,6 +113,7 @@ def parse_overrides(settings: Sequence[str]) -> Tuple[Tuple[str, Any], ...]:
 
 def record_task(data_dir: str, task: str, seed: int) -> str:
   """Records the task's problems (seeded) once; returns the directory."""
+  from atari_data import recorder  # TensorFlow: module docstring.
   directory = os.path.join(data_dir, f'{task}-s{seed}')
   missing = [game for game in TASKS[task]
              if not os.path.isdir(os.path.join(directory, game))]
@@ -133,11 +137,26 @@ class Probe:
 
   def __init__(self, source: str, games: Sequence[str], discount: float,
                seed: int):
+    """PROBE_SIZE transitions of the recording in `source`, drawn by the
+    loader."""
+    from atari_data import loader as loader_lib  # TensorFlow.
     batches = loader_lib.make_multigame_iterator(loader_lib.LoaderConfig(
         games=games, source=source, discount=discount, n_step=1,
         batch_size=PROBE_SIZE, seed=seed + 1000, repeat=False))
     batch = next(batches)
     batches.close()
+    self._set_truth(batch, games, discount)
+
+  @classmethod
+  def from_batch(cls, batch, games: Sequence[str], discount: float
+                 ) -> 'Probe':
+    """The probe of a batch's transitions (observation, action and
+    game_id are read)."""
+    probe = cls.__new__(cls)
+    probe._set_truth(batch, games, discount)
+    return probe
+
+  def _set_truth(self, batch, games: Sequence[str], discount: float):
     self.chains = [known_answer.problem(game) for game in games]
     self.games = tuple(games)
     self.observation = batch.observation
@@ -308,8 +327,50 @@ def data_returns(source: str, games: Sequence[str]) -> Dict[str, float]:
   return result
 
 
+def train_and_probe(name: str, learner, q_values, probe: Probe,
+                    num_updates: int, eval_every: int, values: bool = True
+                    ) -> Tuple[List[Dict[str, Any]], Optional[int]]:
+  """Trains `learner` for num_updates updates, probing its Q-values every
+  eval_every updates and after the last.
+
+  Args:
+    name: printed at the start of each probe's line.
+    learner: has step() and params() (_ValueLearner, _BCLearner) and the
+      last update's `metrics`.
+    q_values: jitted (params, observation, game_id) -> [B, A_max] values.
+    probe: the transitions measured.
+    num_updates, eval_every: as RunSpec's.
+    values: measure the values too (not BC's: it has none).
+
+  Returns:
+    (the curve: one point per probe, with the seconds since the first
+    update; solved_at: the first probe's update count at which every game
+    is solved, or None).
+  """
+  curve, solved_at, start = [], None, time.time()
+  for update in range(num_updates + 1):
+    if update % eval_every == 0 or update == num_updates:
+      q = np.asarray(q_values(learner.params(), probe.observation,
+                              probe.game_id))
+      point = {'update': update, 'seconds': time.time() - start,
+               **probe.measure(q, values=values),
+               'losses': {k: float(v) for k, v in learner.metrics.items()}}
+      curve.append(point)
+      per_game = [point[game] for game in probe.games]
+      if solved_at is None and all(
+          m['greedy_optimal'] >= SOLVED_GREEDY and
+          m.get('q_error', 0.0) < SOLVED_Q_ERROR for m in per_game):
+        solved_at = update
+      print(f'{name} update {update}: ' + ', '.join(
+          f'{k} {v:.3f}' for k, v in point['all'].items()), flush=True)
+    if update < num_updates:
+      learner.step()
+  return curve, solved_at
+
+
 def run(spec: RunSpec, data_dir: str) -> Dict[str, Any]:
   """One run (module docstring); returns its JSON-ready result."""
+  from atari_data import loader as loader_lib  # TensorFlow.
   games = TASKS[spec.task]
   config = spec.learner()
   source = record_task(data_dir, spec.task, spec.seed)
@@ -332,24 +393,10 @@ def run(spec: RunSpec, data_dir: str) -> Dict[str, Any]:
   learner = (_BCLearner(network, config, games, batches, spec.seed) if is_bc
              else _ValueLearner(network, config, batches, spec.seed))
   q_values = jax.jit(lambda p, o, g: network.apply(p, o, g).q_values)
-  curve, solved_at, start = [], None, time.time()
-  for update in range(spec.num_updates + 1):
-    if update % spec.eval_every == 0 or update == spec.num_updates:
-      q = np.asarray(q_values(learner.params(), probe.observation,
-                              probe.game_id))
-      point = {'update': update, 'seconds': time.time() - start,
-               **probe.measure(q, values=not is_bc),
-               'losses': {k: float(v) for k, v in learner.metrics.items()}}
-      curve.append(point)
-      per_game = [point[game] for game in games]
-      if solved_at is None and all(
-          m['greedy_optimal'] >= SOLVED_GREEDY and
-          m.get('q_error', 0.0) < SOLVED_Q_ERROR for m in per_game):
-        solved_at = update
-      print(f'{spec.name} update {update}: ' + ', '.join(
-          f'{k} {v:.3f}' for k, v in point['all'].items()), flush=True)
-    if update < spec.num_updates:
-      learner.step()
+  start = time.time()
+  curve, solved_at = train_and_probe(spec.name, learner, q_values, probe,
+                                     spec.num_updates, spec.eval_every,
+                                     values=not is_bc)
   batches.close()
   returns = play(network, learner.params(), games, spec.episodes,
                  seed=spec.seed + 2000)

@@ -421,3 +421,52 @@ def behaviour_factory(game, checkpoint, num_checkpoints, environment, seed):
   checkpoint."""
   del checkpoint, num_checkpoints, environment
   return ChainBehaviour(problem(game), seed)
+
+
+def recorded_transitions(game: str, num_transitions: int, seed: int,
+                         discount: float, checkpoint: int = 0
+                         ) -> Dict[str, np.ndarray]:
+  """The 1-step transitions that recording `game` and loading it give, in
+  NumPy alone (no TensorFlow: e.g. on a GPU machine without it).
+
+  Plays the problem's behaviour for `num_transitions` steps as
+  atari_data.recorder records checkpoint `checkpoint` of a recording seeded
+  `seed` with steps_per_checkpoint=num_transitions (the same seeds, episodes
+  and cut last episode), and folds them as the loader does at n_step=1:
+  reward clipped to [-1, 1], discount 0 on entering the goal and `discount`
+  otherwise (a truncation bootstraps). tests/test_gpu_check.py checks that
+  the two paths give the same transitions.
+
+  Returns:
+    observation, next_observation: uint8 [N, 84, 84, 4]; action int32 [N];
+    reward, discount float32 [N]; in the order played.
+  """
+  chain = problem(game)
+  if num_transitions < 1:
+    raise ValueError(f'num_transitions={num_transitions}; must be >= 1.')
+  # The recorder's streams: one per (seed, game, checkpoint).
+  env_seed, policy_seed = np.random.SeedSequence(
+      [seed, sum(map(ord, game)), checkpoint]).generate_state(2)
+  environment = ChainEnvironment(chain, seed=int(env_seed))
+  behaviour = ChainBehaviour(chain, int(policy_seed))
+  stacks = (num_transitions, FRAME_SIZE, FRAME_SIZE, FRAME_STACK)
+  result = {
+      'observation': np.empty(stacks, np.uint8),
+      'action': np.empty(num_transitions, np.int32),
+      'reward': np.empty(num_transitions, np.float32),
+      'discount': np.empty(num_transitions, np.float32),
+      'next_observation': np.empty(stacks, np.uint8),
+  }
+  timestep = environment.reset()
+  for t in range(num_transitions):
+    action = behaviour.select_action(timestep, environment)
+    next_timestep = environment.step(action)
+    result['observation'][t] = timestep.observation
+    result['action'][t] = action
+    result['reward'][t] = np.clip(next_timestep.reward, -1.0, 1.0)
+    terminal = next_timestep.last() and next_timestep.discount == 0.0
+    result['discount'][t] = 0.0 if terminal else discount
+    result['next_observation'][t] = next_timestep.observation
+    timestep = (environment.reset() if next_timestep.last() else
+                next_timestep)
+  return result
