@@ -9,14 +9,15 @@
 #
 # Steps, in this order, each under a time limit, all of them within
 # BUDGET_S (470 s on a GPU): the core's tests (the pure-JAX ones:
-# networks, losses, learner, transfer, model FLOPs); benchmarks.
-# learner_throughput for resnet101 in bf16 at batch 256 and 512 (40 games x
-# 18 actions, MFU against 989 TFLOP/s on an H100/H200) and for nature_dqn
-# and resnet_tiny in float32 at batch 32 and 256 (3 games); the known-answer
-# task learned on the GPU (benchmarks.gpu_check: its data made here in
-# NumPy, updates and seconds to optimal, 3 seeds); the JAX profiler's per-op
-# table of the resnet101 update at batch 256; a summary. A step that fails
-# or runs out of time is recorded and the next one runs.
+# networks, losses, learner, transfer, model FLOPs, this check);
+# benchmarks.learner_throughput for resnet101 in bf16 at batch 256 and 512
+# (40 games x 18 actions, MFU against 989 TFLOP/s on an H100/H200); the JAX
+# profiler's per-op table of the resnet101 update at batch 256;
+# learner_throughput for nature_dqn and resnet_tiny in float32 at batch 32
+# and 256 (3 games); the known-answer task learned on the GPU
+# (benchmarks.gpu_check: its data made here in NumPy, updates and seconds to
+# optimal, 3 seeds); a summary. A step that fails or runs out of time is
+# recorded and the next one runs.
 #
 # --cpu changes sizes only, so that the same steps finish on a 2-core CPU:
 # resnet_tiny instead of resnet101 (at batch 8 and 16, 4 games), the small
@@ -86,7 +87,7 @@ if [ "${cpu}" = 1 ]; then
   known=(--seeds=0 --transitions_per_game=2048 --num_updates=100
          --eval_every=25 --episodes=2)
   profile=(--profile_size=resnet_tiny --profile_batch=8 --profile_num_games=4)
-  caps=(600 300 300 300 200)
+  caps=(600 300 200 300 300)
 else
   budget_s=470
   big=(--sizes resnet101 --batch-sizes 256 512 --runs 3 --seconds-per-run 2)
@@ -94,7 +95,7 @@ else
          --runs 3 --seconds-per-run 2)
   known=(--seeds=0,1,2)
   profile=()
-  caps=(150 210 90 120 150)
+  caps=(150 210 90 90 120)
 fi
 
 scratch="$(mktemp -d)"
@@ -105,6 +106,10 @@ start=$(date +%s)
 # run's resnet101 executable instead of compiling it again (~65 s on an
 # H200); each throughput row's compile_s is measured before that.
 export JAX_COMPILATION_CACHE_DIR="${scratch}/jax_cache"
+# learner_throughput's parent process starts JAX on the GPU while its child
+# measures: without this, the parent would take 75% of the GPU's memory
+# first.
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
 export PYTHONUNBUFFERED=1
 
 {
@@ -145,12 +150,13 @@ export PYTHONUNBUFFERED=1
     tests/test_model_flops.py tests/test_gpu_check.py 2>&1 | tee '${out}/tests.txt'"
   run_step throughput_big "${caps[1]}" "${python}" -m benchmarks.learner_throughput \
     --dtype bfloat16 "${big[@]}" --json "${out}/throughput_resnet101.json"
-  run_step throughput_small "${caps[2]}" "${python}" -m benchmarks.learner_throughput \
-    --dtype float32 "${small[@]}" --json "${out}/throughput_small.json"
-  run_step known_answer "${caps[3]}" "${python}" -m benchmarks.gpu_check \
-    --output_dir="${out}" --steps=known_answer "${known[@]}"
-  run_step profile "${caps[4]}" "${python}" -m benchmarks.gpu_check \
+  # Right after the throughput run, whose executable it reuses.
+  run_step profile "${caps[2]}" "${python}" -m benchmarks.gpu_check \
     --output_dir="${out}" --steps=profile ${profile[@]+"${profile[@]}"}
+  run_step throughput_small "${caps[3]}" "${python}" -m benchmarks.learner_throughput \
+    --dtype float32 "${small[@]}" --json "${out}/throughput_small.json"
+  run_step known_answer "${caps[4]}" "${python}" -m benchmarks.gpu_check \
+    --output_dir="${out}" --steps=known_answer "${known[@]}"
   "${python}" -m benchmarks.gpu_check --output_dir="${out}" --steps=summary \
     --step_log="${step_log}"
   echo "=== steps (name, exit status, seconds):"
