@@ -4,11 +4,11 @@
 # Launchpad, Acme, rlax, dm-haiku or jmp (the device tool's GPU machines),
 # run from the repository root:
 #
-#   bash scripts/gpu_check.sh OUTPUT_DIR          # the GPU check, < 8 min
+#   bash scripts/gpu_check.sh OUTPUT_DIR          # the GPU check (470 s budget)
 #   bash scripts/gpu_check.sh --cpu OUTPUT_DIR    # its smaller CPU rehearsal
 #
 # Steps, in this order, each under a time limit, all of them within
-# BUDGET_S (470 s on a GPU): the core's tests (the pure-JAX ones:
+# budget_s (470 s on a GPU; not yet timed on one): the core's tests (the pure-JAX ones:
 # networks, losses, learner, transfer, model FLOPs, this check);
 # benchmarks.learner_throughput for resnet101 in bf16 at batch 256 and 512
 # (40 games x 18 actions, MFU against 989 TFLOP/s on an H100/H200); the JAX
@@ -21,7 +21,7 @@
 #
 # --cpu changes sizes only, so that the same steps finish on a 2-core CPU:
 # resnet_tiny instead of resnet101 (at batch 8 and 16, 4 games), the small
-# networks at batch 8 and 16, the known-answer task on 2,000 transitions
+# networks at batch 8 and 16, the known-answer task on 2,048 transitions
 # per game for 100 updates and 1 seed, shorter timed runs, a longer budget.
 #
 # Output (at most 8 files, the device tool's limit): summary.json, log.txt
@@ -31,10 +31,11 @@
 # 15 MiB). In --cpu mode throughput_resnet101.json holds resnet_tiny's
 # rows and the profile files are named after resnet_tiny.
 #
-# Brought wheels, in .whl/ (ignored by git; 3.5 MB), installed into a
+# Brought wheels, in .whl/ (ignored by git; 3.4 MB), installed into a
 # temporary folder put first on PYTHONPATH: dm-haiku 0.0.17 and jmp 0.0.4
-# (the networks), dm-env 1.6 (the known-answer chains), ale-py 0.12.1
-# (imported with the known-answer settings). Downloaded, where pip reaches
+# (the networks), dm-env 1.6 (the known-answer chains are dm_env
+# environments), ale-py 0.12.1 (imported on the way to the known-answer
+# settings, which build on the study's). Downloaded, where pip reaches
 # PyPI, with:
 #
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
@@ -44,8 +45,8 @@
 #
 # With the device tool: run(command="bash scripts/gpu_check.sh $OUT",
 # carry=[".whl"], timeout_s=600). The project's files it needs are the
-# working tree's (agents/, networks/, environments/, benchmarks/, tests/,
-# pytest.ini), which the tool sends.
+# working tree's (agents/, networks/, environments/, atari_data/,
+# builders/, benchmarks/, tests/, pytest.ini), which the tool sends.
 set -uo pipefail
 
 usage="usage: bash scripts/gpu_check.sh [--cpu] OUTPUT_DIR"
