@@ -35,6 +35,7 @@ from atari_data import schema
 from environments import atari
 from environments import factory
 from environments import games
+from environments import seeding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,16 +251,15 @@ def _record_checkpoint(game: str, checkpoint: int, config: RecorderConfig,
                        writer: DatasetWriter) -> CheckpointStats:
   """Plays one checkpoint's episodes into `writer`."""
   start = time.time()
-  # Independent, reproducible streams per (seed, game, checkpoint).
-  env_seed, policy_seed = np.random.SeedSequence(
-      [config.seed, sum(map(ord, game)), checkpoint]).generate_state(2)
+  env_seed, policy_seed = seeding.recording_seeds(config.seed, game,
+                                                 checkpoint)
   environment = factory.make_environment(
       game, mode=config.mode, difficulty=config.difficulty,
-      seed=int(env_seed),
+      seed=env_seed,
       sticky_action_probability=config.sticky_action_probability,
       max_episode_frames=config.max_episode_frames)
   policy = policy_factory(game, checkpoint, config.num_checkpoints,
-                          environment, int(policy_seed))
+                          environment, policy_seed)
   scores, complete, lengths = [], [], []
 
   def play():

@@ -74,38 +74,6 @@ TABLE_ROWS = 60
 # of up to 16 MiB).
 MAX_TRACE_BYTES = 15 * 2**20
 
-_OUTPUT_DIR = flags.DEFINE_string('output_dir', None,
-                                  'Folder for the result files.')
-_STEPS = flags.DEFINE_list('steps', list(STEPS), f'Of {list(STEPS)}.')
-_TASK = flags.DEFINE_enum('task', 'two_game', list(known_answer_runs.TASKS),
-                          'Known-answer task.')
-_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Known-answer seeds.')
-_TRANSITIONS = flags.DEFINE_integer(
-    'transitions_per_game', known_answer_runs.TRANSITIONS_PER_GAME,
-    'Transitions recorded per game.', lower_bound=known_answer_runs.PROBE_SIZE)
-_NUM_UPDATES = flags.DEFINE_integer('num_updates', 3000,
-                                    'Updates per known-answer run.',
-                                    lower_bound=1)
-_EVAL_EVERY = flags.DEFINE_integer('eval_every', 50,
-                                   'Updates between probes.', lower_bound=1)
-_EPISODES = flags.DEFINE_integer('episodes', 20,
-                                 'Greedy episodes per game at the end.',
-                                 lower_bound=1)
-_PROFILE_SIZE = flags.DEFINE_string('profile_size', 'resnet101',
-                                    'Network profiled.')
-_PROFILE_BATCH = flags.DEFINE_integer('profile_batch', 256,
-                                      'Batch profiled.', lower_bound=1)
-_PROFILE_DTYPE = flags.DEFINE_enum('profile_dtype', 'bfloat16',
-                                   ['float32', 'bfloat16'],
-                                   'Compute dtype profiled.')
-_PROFILE_GAMES = flags.DEFINE_integer('profile_num_games', 40,
-                                      'Games (heads) profiled.', lower_bound=1)
-_PROFILE_UPDATES = flags.DEFINE_integer('profile_updates', 3,
-                                        'Updates traced.', lower_bound=1)
-_STEP_LOG = flags.DEFINE_string(
-    'step_log', None, 'summary: tab-separated lines "step, exit status, '
-    'seconds" of the shell script\'s steps.')
-
 
 # --- Known-answer learning on NumPy data. ---
 
@@ -484,27 +452,68 @@ def summary(output_dir: str, step_log: Optional[str]) -> Dict[str, Any]:
   }
 
 
-def main(argv):
+def _define_flags():
+  """The command line's flags: defined only when run as a program, so that
+  tests import this module beside other programs' flags."""
+  return dict(
+      output_dir=flags.DEFINE_string('output_dir', None,
+                                     'Folder for the result files.'),
+      steps=flags.DEFINE_list('steps', list(STEPS), f'Of {list(STEPS)}.'),
+      task=flags.DEFINE_enum('task', 'two_game', list(known_answer_runs.TASKS),
+                             'Known-answer task.'),
+      seeds=flags.DEFINE_list('seeds', ['0', '1', '2'], 'Known-answer seeds.'),
+      transitions=flags.DEFINE_integer(
+          'transitions_per_game', known_answer_runs.TRANSITIONS_PER_GAME,
+          'Transitions recorded per game.',
+          lower_bound=known_answer_runs.PROBE_SIZE),
+      num_updates=flags.DEFINE_integer('num_updates', 3000,
+                                       'Updates per known-answer run.',
+                                       lower_bound=1),
+      eval_every=flags.DEFINE_integer('eval_every', 50,
+                                      'Updates between probes.', lower_bound=1),
+      episodes=flags.DEFINE_integer('episodes', 20,
+                                    'Greedy episodes per game at the end.',
+                                    lower_bound=1),
+      profile_size=flags.DEFINE_string('profile_size', 'resnet101',
+                                       'Network profiled.'),
+      profile_batch=flags.DEFINE_integer('profile_batch', 256,
+                                         'Batch profiled.', lower_bound=1),
+      profile_dtype=flags.DEFINE_enum('profile_dtype', 'bfloat16',
+                                      ['float32', 'bfloat16'],
+                                      'Compute dtype profiled.'),
+      profile_games=flags.DEFINE_integer('profile_num_games', 40,
+                                         'Games (heads) profiled.',
+                                         lower_bound=1),
+      profile_updates=flags.DEFINE_integer('profile_updates', 3,
+                                           'Updates traced.', lower_bound=1),
+      step_log=flags.DEFINE_string(
+          'step_log', None, 'summary: tab-separated lines "step, exit status, '
+          'seconds" of the shell script\'s steps.'))
+
+
+def main(argv, output_dir, steps, task, seeds, transitions, num_updates,
+         eval_every, episodes, profile_size, profile_batch, profile_dtype,
+         profile_games, profile_updates, step_log):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}.')
-  output_dir = _OUTPUT_DIR.value
+  output_dir = output_dir.value
   if not output_dir:
     raise app.UsageError('--output_dir is required: the folder that '
                          'receives the result files.')
   if not os.path.isdir(output_dir):
     raise app.UsageError(f'--output_dir={output_dir!r} is not a folder.')
-  unknown = sorted(set(_STEPS.value) - set(STEPS))
+  unknown = sorted(set(steps.value) - set(STEPS))
   if unknown:
     raise app.UsageError(f'--steps: {unknown} unknown; valid: {list(STEPS)}.')
-  seeds = [int(seed) for seed in _SEEDS.value]
+  seeds = [int(seed) for seed in seeds.value]
   print(f'{jax.devices()[0].device_kind} ({jax.default_backend()}), jax '
         f'{jax.__version__}, Python {platform.python_version()}', flush=True)
-  if 'known_answer' in _STEPS.value:
+  if 'known_answer' in steps.value:
     runs: List[Dict[str, Any]] = []
     for seed in seeds:
-      runs.append(known_answer_run(_TASK.value, seed, _TRANSITIONS.value,
-                                   _NUM_UPDATES.value, _EVAL_EVERY.value,
-                                   _EPISODES.value))
+      runs.append(known_answer_run(task.value, seed, transitions.value,
+                                   num_updates.value, eval_every.value,
+                                   episodes.value))
       run = runs[-1]
       print(f"{run['name']}: solved at {run['solved_at']} updates, "
             f"{run['seconds_to_solved']} s (first update "
@@ -514,17 +523,18 @@ def main(argv):
       # After each seed, so that a run cut short keeps the seeds done.
       results_lib.write_json_atomically(
           os.path.join(output_dir, KNOWN_ANSWER_FILE), runs)
-  if 'profile' in _STEPS.value:
-    written = profile_update(output_dir, _PROFILE_SIZE.value,
-                             _PROFILE_BATCH.value, _PROFILE_DTYPE.value,
-                             _PROFILE_GAMES.value, _PROFILE_UPDATES.value)
+  if 'profile' in steps.value:
+    written = profile_update(output_dir, profile_size.value,
+                             profile_batch.value, profile_dtype.value,
+                             profile_games.value, profile_updates.value)
     print(f'profile: {written}', flush=True)
-  if 'summary' in _STEPS.value:
+  if 'summary' in steps.value:
     results_lib.write_json_atomically(
         os.path.join(output_dir, SUMMARY_FILE),
-        summary(output_dir, _STEP_LOG.value))
+        summary(output_dir, step_log.value))
   sys.stdout.flush()
 
 
 if __name__ == '__main__':
-  app.run(main)
+  _flags = _define_flags()
+  app.run(lambda argv: main(argv, **_flags))

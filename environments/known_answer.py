@@ -53,6 +53,8 @@ import dm_env
 from dm_env import specs
 import numpy as np
 
+from environments import seeding
+
 FRAME_SIZE = 84
 FRAME_STACK = 4
 LEFT, RIGHT, WAIT = 0, 1, 2
@@ -444,11 +446,9 @@ def recorded_transitions(game: str, num_transitions: int, seed: int,
   chain = problem(game)
   if num_transitions < 1:
     raise ValueError(f'num_transitions={num_transitions}; must be >= 1.')
-  # The recorder's streams: one per (seed, game, checkpoint).
-  env_seed, policy_seed = np.random.SeedSequence(
-      [seed, sum(map(ord, game)), checkpoint]).generate_state(2)
-  environment = ChainEnvironment(chain, seed=int(env_seed))
-  behaviour = ChainBehaviour(chain, int(policy_seed))
+  env_seed, policy_seed = seeding.recording_seeds(seed, game, checkpoint)
+  environment = ChainEnvironment(chain, seed=env_seed)
+  behaviour = ChainBehaviour(chain, policy_seed)
   stacks = (num_transitions, FRAME_SIZE, FRAME_SIZE, FRAME_STACK)
   result = {
       'observation': np.empty(stacks, np.uint8),

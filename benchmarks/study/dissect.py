@@ -38,12 +38,11 @@ from benchmarks.study import runs
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import checkpoint_loading
+from launchers.programs import field_checks
 from launchers.programs import offline_program
 from launchers.programs import plots
 from launchers.programs import workdir_lock
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 _LOGGED_Q = ('q_mean', 'q_max')
 
 
@@ -127,7 +126,7 @@ def dissect(study: study_config.Study, method: study_config.Method,
 
 
 def _define_flags():
-  return dict(
+  holders = dict(
       study_name=flags.DEFINE_enum(
           'study', 'object_players_v1', sorted(study_config.STUDIES),
           'The (offline) study whose data and method are dissected.'),
@@ -143,11 +142,13 @@ def _define_flags():
       play_episodes=flags.DEFINE_integer(
           'play_episodes', 3, 'Episodes per game played for the values.'),
       root=flags.DEFINE_string(
-          'root', os.path.join(_REPO_ROOT, 'study_output'),
+          'root', runs.DEFAULT_ROOT,
           'Recorded data and work directories (not committed).'),
       results_dir=flags.DEFINE_string(
           'results_dir', results_lib.DEFAULT_RESULTS_DIR,
           'Where results go (committed).'))
+  field_checks.register_validators(['num_steps', 'num_states'])
+  return holders
 
 
 def main(argv, study_name, method_name, overrides, name, seed, num_steps,
@@ -156,9 +157,10 @@ def main(argv, study_name, method_name, overrides, name, seed, num_steps,
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not name.value:
     raise app.UsageError('--name is required: it names the result file.')
-  for flag in (num_steps, num_states, play_episodes):
-    if flag.value < 1:
-      raise app.UsageError(f'--{flag.name} must be >= 1, got {flag.value}.')
+  # diagnose's --play_episodes may be 0 (play nothing); a dissection plays.
+  if play_episodes.value < 1:
+    raise app.UsageError(
+        f'--play_episodes must be >= 1, got {play_episodes.value}.')
   try:
     study = study_config.study_named(study_name.value)
     if isinstance(study, study_config.OnlineStudy):

@@ -21,7 +21,6 @@ from the latest checkpoint of its work directory. Runs go seed by seed
 (every method's seed 0 first), so a partial study compares all methods.
 """
 
-import os
 import time
 
 from absl import app
@@ -34,8 +33,6 @@ from benchmarks.study import online
 from benchmarks.study import results as results_lib
 from benchmarks.study import runs
 
-_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 
 
 def _define_flags():
@@ -46,7 +43,7 @@ def _define_flags():
           'study', study_config.STUDY.name, sorted(study_config.STUDIES),
           'The study to run (benchmarks/study/config.py).'),
       root=flags.DEFINE_string(
-          'root', os.path.join(_REPO_ROOT, 'study_output'),
+          'root', runs.DEFAULT_ROOT,
           "Recorded data and the runs' work directories (not committed)."),
       results_dir=flags.DEFINE_string(
           'results_dir', results_lib.DEFAULT_RESULTS_DIR,

@@ -21,6 +21,8 @@ from launchers.programs import plots
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
+# The runners' --root: recorded data and run folders (not committed).
+DEFAULT_ROOT = os.path.join(_REPO_ROOT, 'study_output')
 # Final evaluations' environments are seeded apart from training's.
 FINAL_EVALUATION_SEED = 100_000
 
