@@ -15,6 +15,7 @@ from builders import config as builder_config
 from benchmarks.study import config as study_config
 from benchmarks.study import data
 from benchmarks.study import dissect
+from benchmarks.study import dissection_report
 from benchmarks.study import offline
 from benchmarks.study import online
 from benchmarks.study import report
@@ -115,6 +116,26 @@ def test_a_dissection_trains_a_changed_method_and_records_its_values(
   # Its own folder: the study's run of the same method and seed is intact.
   assert os.path.isdir(os.path.join(runs.study_root(root, STUDY), 'dissection',
                                     'alpha'))
+  # The report's rows are the result's numbers, one per game.
+  written_report = dissection_report.write_dissection_report(
+      str(tmp_path), str(tmp_path / 'docs'), STUDY)
+  assert os.path.getsize(written_report['figure']) > 0
+  with open(written_report['report']) as f:
+    rows = [line for line in f if line.startswith('| alpha |')]
+  assert len(rows) == len(STUDY.dataset.games)
+  cells = rows[0].split(' | ')
+  game = cells[2]
+  assert cells[1] == 'cql_alpha=0.5, target_update_period=2; 4 updates'
+  assert float(cells[3]) == pytest.approx(
+      written['on_data'][game]['within_game_cosine'], abs=1e-4)
+  assert float(cells[-1].rstrip(' |\n')) == pytest.approx(
+      written['played'][game]['overestimation'], abs=0.01)
+
+
+def test_the_dissection_report_names_a_study_without_dissections(tmp_path):
+  with pytest.raises(ValueError, match='No dissections of tiny_study'):
+    dissection_report.write_dissection_report(str(tmp_path), str(tmp_path),
+                                              STUDY)
 
 
 def test_dissection_overrides_take_their_fields_types_and_refuse_bad_ones():
