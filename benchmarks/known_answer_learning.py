@@ -39,6 +39,12 @@ import os
 
 from absl import app
 from absl import flags
+# TensorFlow's first import must come before absl's app.run: made inside
+# main (known_answer_runs imports the recorder and loader lazily, so that
+# the GPU check runs without TensorFlow), TF 2.8's tf.data then failed at
+# the loader's first iterator with InvalidArgumentError "Unable to find
+# FunctionDef for __inference_Dataset_flat_map_read_one_file".
+from atari_data import loader  # pylint: disable=unused-import
 
 from agents.scaled_ql import host_memory
 from benchmarks import results as results_lib

@@ -1,7 +1,10 @@
 """The known-answer benchmark's report: its table rows from run records
-(computed here by hand) and its plot, one row of panels per task."""
+(computed here by hand), its plot (one row of panels per task), and the
+command line end to end."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -63,3 +66,20 @@ def test_plot_has_a_row_of_panels_per_task(tmp_path):
   height_one = Image.open(one_task).size[1]
   height_two = Image.open(two_tasks).size[1]
   np.testing.assert_allclose(height_two / height_one, 2.0, rtol=0.05)
+
+
+def test_the_command_line_records_trains_and_reports(tmp_path):
+  """The benchmark as a user runs it (absl's app.run in a fresh process):
+  one tiny run's JSON, the table and the plot."""
+  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  process = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.known_answer_learning',
+       '--tasks=chain', '--variants=chain', '--seeds=0', '--num_updates=20',
+       '--eval_every=10', '--episodes=1', f'--output_dir={tmp_path}'],
+      cwd=repo_root, capture_output=True, text=True, timeout=600)
+  assert process.returncode == 0, process.stderr[-3000:]
+  run, = known_answer_runs.load_runs(os.path.join(tmp_path, 'runs'))
+  assert [point['update'] for point in run['curve']] == [0, 10, 20]
+  assert set(run['returns']) == {'KnownAnswerChain'}
+  assert os.path.exists(os.path.join(tmp_path, 'results.md'))
+  assert os.path.exists(os.path.join(tmp_path, 'value_error.png'))
