@@ -113,6 +113,21 @@ class LoaderConfig:
   num_parallel_calls: int = 2
   repeat: bool = True
   keep_decoded_episodes: bool = False
+  num_shards: int = 1
+  shard_index: int = 0
+
+
+def episode_in_shard(file_index, record_index, shard_index: int,
+                     num_shards: int):
+  """Whether episode `record_index` (0-based, in file order) of file
+  `file_index` (in GameSource.files) belongs to shard `shard_index`.
+
+  Episodes go round-robin over the shards within each file, starting at a
+  different shard in each file: the shards are disjoint, cover every
+  episode, and their sizes differ by at most one episode per file, also for
+  data with one episode per file. Works on Python ints and tf tensors.
+  """
+  return (file_index + record_index) % num_shards == shard_index
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,6 +351,12 @@ def resolve_sources(config: LoaderConfig) -> List[GameSource]:
       raise ValueError(f'{field} must be >= 1, got {getattr(config, field)}.')
   if not 0.0 <= config.discount <= 1.0:
     raise ValueError(f'discount must be in [0, 1], got {config.discount}.')
+  if config.num_shards < 1:
+    raise ValueError(f'num_shards must be >= 1, got {config.num_shards}.')
+  if not 0 <= config.shard_index < config.num_shards:
+    raise ValueError(f'shard_index={config.shard_index} is not in 0..'
+                     f'{config.num_shards - 1} (num_shards='
+                     f'{config.num_shards}).')
   if config.keep_decoded_episodes and not config.repeat:
     raise ValueError(
         'keep_decoded_episodes=True needs repeat=True: with repeat=False '
@@ -418,12 +439,31 @@ def _decode_episode(steps: Dict[str, tf.Tensor], n_step: int,
 
 def decoded_episodes(source: GameSource, config: LoaderConfig,
                      seed: int) -> tf.data.Dataset:
-  """Streams one game's selected episodes, decoded by `_decode_episode`."""
-  files = tf.data.Dataset.from_tensor_slices(list(source.files))
-  files = files.shuffle(len(source.files), seed=seed,
-                        reshuffle_each_iteration=True)
-  records = files.interleave(tf.data.TFRecordDataset,
-                             cycle_length=min(len(source.files), 4))
+  """Streams one game's selected episodes, decoded by `_decode_episode`
+  (those of shard config.shard_index of config.num_shards)."""
+  cycle_length = min(len(source.files), 4)
+  if config.num_shards == 1:
+    files = tf.data.Dataset.from_tensor_slices(list(source.files))
+    files = files.shuffle(len(source.files), seed=seed,
+                          reshuffle_each_iteration=True)
+    records = files.interleave(tf.data.TFRecordDataset,
+                               cycle_length=cycle_length)
+  else:
+    # The shard is decided on each file's own record order, before any
+    # shuffle, so that it is the same set of episodes in every pass.
+    shard_index, num_shards = config.shard_index, config.num_shards
+
+    def shard_records(path, file_index):
+      return tf.data.TFRecordDataset(path).enumerate().filter(
+          lambda record_index, _: episode_in_shard(
+              file_index, record_index, shard_index, num_shards)).map(
+                  lambda _, record: record)
+
+    files = tf.data.Dataset.from_tensor_slices(
+        (list(source.files), tf.range(len(source.files), dtype=tf.int64)))
+    files = files.shuffle(len(source.files), seed=seed,
+                          reshuffle_each_iteration=True)
+    records = files.interleave(shard_records, cycle_length=cycle_length)
   if config.episode_shuffle_buffer > 1:
     records = records.shuffle(config.episode_shuffle_buffer, seed=seed + 1,
                               reshuffle_each_iteration=True)
@@ -482,8 +522,11 @@ class MultiGameSampler:
   def __init__(self, config: LoaderConfig):
     self._sources = resolve_sources(config)  # Fails before any tf.data work.
     self._config = config
-    seeds = np.random.SeedSequence(config.seed).generate_state(
-        len(self._sources) + 1)
+    # Shards draw differently from one seed (one shard: the seed's own).
+    seeds = np.random.SeedSequence(
+        config.seed, spawn_key=(() if config.num_shards == 1 else
+                                (config.shard_index,))).generate_state(
+                                    len(self._sources) + 1)
     self._rng = np.random.default_rng(seeds[-1])
     # With keep_decoded_episodes, the streams make one pass and the sampler
     # replays what they decoded.
@@ -554,6 +597,13 @@ class MultiGameSampler:
     pool = [pooled for pooled in pool if pooled is not None]
     if not pool:
       source = self._sources[game_id]
+      if self._config.num_shards > 1:
+        raise ValueError(
+            f'{source.description}: shard {self._config.shard_index} of '
+            f'{self._config.num_shards} (one per learner process) has no '
+            f'episode with a transition in checkpoints '
+            f'[{source.checkpoint_range[0]}, {source.checkpoint_range[1]}). '
+            'Use fewer learner processes or select more checkpoints.')
       raise ValueError(
           f'{source.description} has no episode with a transition in '
           f'checkpoints [{source.checkpoint_range[0]}, '

@@ -11,6 +11,7 @@ from typing import Any, Iterator, List, Optional, Sequence
 import jax
 import numpy as np
 
+from agents.scaled_ql import multi_process
 from agents.scaled_ql import update_step as update_lib
 from agents.scaled_ql.config import ScaledQLConfig
 from agents.scaled_ql.types import MultiGameTransition
@@ -26,6 +27,12 @@ class ScaledQLLearner:
 
   Each step() draws one global batch from `iterator`, splits it over the
   local devices (when there are several) and applies one update.
+
+  After multi_process.initialize, the learner spans every learner process:
+  each builds it the same way, its iterator yields this process's rows of
+  the global batch (batch_size / processes), and every step is one update
+  of the global batch, with the same parameters on every process after it.
+  The initial and restored states are process 0's.
   """
 
   def __init__(self,
@@ -41,17 +48,20 @@ class ScaledQLLearner:
       networks: the multi-game Q-network (agents.scaled_ql.networks).
       config: hyperparameters.
       iterator: yields MultiGameTransition batches of NumPy arrays, with a
-        batch size divisible by the number of devices.
+        batch size divisible by the number of devices (with several
+        processes: this process's rows, divisible by its local devices).
       random_key: initialises the parameters.
       logger: anything with .write(dict); receives the metrics every step.
-      devices: devices to split batches over; default jax.local_devices().
+      devices: devices to split batches over; default jax.devices() (this
+        process's, or every learner process's after
+        multi_process.initialize).
     """
     self._iterator = iterator
     self._logger = logger
+    self._processes = multi_process.ProcessGroup()
     self._compiled = update_lib.compile_update_step(
         update_lib.make_update_step(networks, config), devices)
-    self._state = self._compiled.put_state(
-        update_lib.make_initial_state(networks, config, random_key))
+    self.restore(update_lib.make_initial_state(networks, config, random_key))
 
   def step(self):
     """One update on the next batch; writes metrics to the logger.
@@ -85,6 +95,11 @@ class ScaledQLLearner:
     """'policy' -> online parameters, 'target' -> target parameters."""
     variables = {"policy": self._state.params,
                  "target": self._state.target_params}
+    if self._processes.count > 1:
+      # Host copies of this process's replicas, for the evaluators and
+      # actors that process 0 serves (no collective: every process holds
+      # the whole replicated state).
+      variables = jax.device_get(variables)
     return [variables[name] for name in names]
 
   def set_parameters(self, params):
@@ -98,6 +113,12 @@ class ScaledQLLearner:
     return jax.device_get(self._state)
 
   def restore(self, state: update_lib.TrainingState):
-    """Continues from a state returned by save()."""
-    state = jax.tree_util.tree_map(np.asarray, state)
+    """Continues from a state returned by save().
+
+    With several learner processes every process calls it, and all continue
+    from process 0's `state` (the others' may be any state of the same
+    shapes, e.g. their own save()).
+    """
+    state = jax.tree_util.tree_map(np.asarray, jax.device_get(state))
+    state = self._processes.broadcast_from_chief(state)
     self._state = self._compiled.put_state(update_lib.TrainingState(*state))

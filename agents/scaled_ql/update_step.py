@@ -185,34 +185,60 @@ class CompiledUpdate(NamedTuple):
 
   Attributes:
     update: jitted (state, batch) -> (state, metrics).
-    put_state: places a TrainingState (host or device) for `update`.
-    put_batch: places a batch, split along B over the devices.
-    num_devices: devices the batch is split over; B must be a multiple.
+    put_state: places a TrainingState (host or device) for `update`; with
+      several processes, each passes the same state (multi_process
+      broadcasts it from process 0).
+    put_batch: places a batch, split along B over the devices. With
+      several processes, each passes its own rows of the global batch (its
+      local batch) and gets the global batch.
+    num_devices: devices the global batch is split over; B must be a
+      multiple.
+    num_local_devices: this process's share of them; its local batch must
+      be a multiple.
   """
   update: UpdateStep
   put_state: Callable[[TrainingState], TrainingState]
   put_batch: Callable[[MultiGameTransition], MultiGameTransition]
   num_devices: int
+  num_local_devices: int
+
+
+def _put_global(tree, sharding: NamedSharding):
+  """A pytree of host arrays, the same on every process, as global arrays
+  laid out by `sharding` over every process's devices (jax.device_put
+  places on addressable devices only)."""
+
+  def put(leaf):
+    leaf = np.asarray(leaf)
+    return jax.make_array_from_callback(leaf.shape, sharding,
+                                        lambda index: leaf[index])
+
+  return jax.tree_util.tree_map(put, jax.device_get(tree))
 
 
 def compile_update_step(update: UpdateStep,
                         devices=None,
                         donate_state: bool = False) -> CompiledUpdate:
-  """jits `update`, data-parallel over `devices` (default: all local ones).
+  """jits `update`, data-parallel over `devices` (default: all devices).
 
   The batch is sharded along its leading axis and the state replicated, so
   XLA's SPMD partitioner all-reduces the gradient; the mathematics (and, up
   to summation order, the numbers) are those of one device with the same
   global batch.
 
+  In one process the default is its local devices. After
+  multi_process.initialize, jax.devices() spans every learner process, and
+  so does the mesh: each process runs this same function, feeds its local
+  rows of the batch, and all of them hold the same replicated state.
+
   Args:
     update: from make_update_step.
-    devices: devices to use; default jax.local_devices().
+    devices: devices to use; default jax.devices().
     donate_state: let XLA reuse the input state's buffers (saves one copy of
       parameters and optimiser state; the caller must not touch the old
       state afterwards).
   """
-  devices = jax.local_devices() if devices is None else list(devices)
+  devices = jax.devices() if devices is None else list(devices)
   mesh = Mesh(np.asarray(devices), ("batch",))
   replicated = NamedSharding(mesh, PartitionSpec())
   split = NamedSharding(mesh, PartitionSpec("batch"))
@@ -221,8 +247,18 @@ def compile_update_step(update: UpdateStep,
       in_shardings=(replicated, split),
       out_shardings=(replicated, replicated),
       donate_argnums=(0,) if donate_state else ())
+  local_devices = [d for d in devices if d.process_index == jax.process_index()]
+  if len(local_devices) == len(devices):
+    put_state = lambda state: jax.device_put(state, replicated)
+    put_batch = lambda batch: jax.device_put(batch, split)
+  else:
+    put_state = lambda state: _put_global(state, replicated)
+    put_batch = lambda batch: jax.tree_util.tree_map(
+        lambda rows: jax.make_array_from_process_local_data(split, rows),
+        batch)
   return CompiledUpdate(
       update=jitted,
-      put_state=lambda state: jax.device_put(state, replicated),
-      put_batch=lambda batch: jax.device_put(batch, split),
-      num_devices=len(devices))
+      put_state=put_state,
+      put_batch=put_batch,
+      num_devices=len(devices),
+      num_local_devices=len(local_devices))
