@@ -12,6 +12,8 @@ launchers.programs.endings.
       --dataset=/data/rlds --checkpoints='first 20%' --workdir=/tmp/scaled_ql
   python -m launchers.pretrain ... --single_process   # debugging, no Launchpad
   python -m launchers.pretrain ... --check_data       # check the data, then exit
+  python -m launchers.pretrain ... --lp_launch_type=local_mp \
+      --learner_processes=2     # one network, 2 JAX processes (MULTI_PROCESS.md)
 """
 
 from absl import app
@@ -50,8 +52,11 @@ def experiment_from_flags() -> offline_program.PretrainExperiment:
 
 def main(argv):
   command_line.start(argv)
+  launch_type = ('single_process' if _SINGLE_PROCESS.value
+                 else flags.FLAGS.lp_launch_type)
   with endings.bad_input():
     experiment = experiment_from_flags()
+    offline_program.check_launch_type(experiment, launch_type)
     # Before validation, which reads (and creates) the checkpoint directory.
     lock = workdir_lock.WorkdirLock(experiment.workdir)
     experiment.validate()
@@ -65,9 +70,7 @@ def main(argv):
     return
   with lock:
     endings.end_training(
-        lambda: offline_program.run(
-            experiment, 'single_process' if _SINGLE_PROCESS.value
-            else flags.FLAGS.lp_launch_type),
+        lambda: offline_program.run(experiment, launch_type),
         experiment.checkpoint_dir, experiment.num_steps)
 
 

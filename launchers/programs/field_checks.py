@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 from absl import flags
 
 from agents.scaled_ql import config as learner_config
+from agents.scaled_ql import multi_process
 from atari_data import loader
 from builders import agents
 from environments import games as games_lib
@@ -81,7 +82,7 @@ _COUNTS = (
     # PretrainExperiment, FinetuneExperiment, OnlineProgramConfig
     'num_steps', 'checkpoint_every_steps', 'eval_every_steps', 'eval_episodes',
     'eval_max_episode_frames', 'episode_pool_size', 'num_env_steps',
-    'num_actors', 'actor_max_episode_frames',
+    'num_actors', 'actor_max_episode_frames', 'learner_processes',
     # ScaledQLConfig
     'feature_dim', 'num_atoms', 'target_update_period', 'batch_size', 'n_step',
     # OnlineSettings
@@ -125,6 +126,7 @@ RULES: Mapping[str, Rule] = {
     'output_dir': a_directory('the output is a directory (new or existing)'),
     'epsilon_first': probability(),
     'epsilon_last': probability(),
+    'coordinator_address': Rule(multi_process.check_coordinator_address),
 }
 
 

@@ -4,6 +4,11 @@ Works with any Acme learner (step / get_variables / save / restore), so other
 Acme agents' learners run through the same launchers. The runner is the
 learner node of a Launchpad program (`run()`), or is driven in-process by the
 single-process mode (`train()`).
+
+With several learner processes (agents.scaled_ql.multi_process), every
+process runs a runner around its part of the one learner: process 0 alone
+reads and writes checkpoints, the others are restored to its step, and the
+processes stop at the same step (a stop any of them sees ends all of them).
 """
 
 import time
@@ -11,8 +16,10 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from absl import logging
 import launchpad as lp
+import numpy as np
 
 from agents.scaled_ql import checkpointing
+from agents.scaled_ql import multi_process
 from launchers.programs import stop
 
 
@@ -41,7 +48,19 @@ class LearnerRunner:
     self._num_steps = num_steps
     self._checkpoint_every_steps = checkpoint_every_steps
     self._steps = 0
-    restored = checkpointer.restore_newest(template=self._learner.save())
+    # The learner's processes (JAX's): one, unless the learner factory
+    # joined several (multi_process.initialize).
+    self._processes = multi_process.ProcessGroup()
+    template = self._learner.save()
+    restored = (checkpointer.restore_newest(template=template)
+                if self._processes.is_chief else None)
+    if self._processes.count > 1:
+      # Process 0's step, -1 for a fresh start; the learner's restore takes
+      # process 0's state, whatever the others pass.
+      step = int(self._processes.broadcast_from_chief(
+          np.asarray(-1 if restored is None else restored[0], np.int32)))
+      if step >= 0 and restored is None:
+        restored = (step, 'learner process 0', template)
     if restored is not None:
       self._steps, path, state = restored
       self._learner.restore(state)
@@ -62,7 +81,11 @@ class LearnerRunner:
   def get_variables(self, names: Sequence[str]) -> List[Any]:
     return self._learner.get_variables(names)
 
-  def save_checkpoint(self) -> str:
+  def save_checkpoint(self) -> Optional[str]:
+    """Writes a checkpoint of the current step (process 0 only: the others
+    hold the same state); returns its path, None on the other processes."""
+    if not self._processes.is_chief:
+      return None
     path = self._checkpointer.save(self._steps, self._learner.save())
     logging.info('Checkpoint at learner step %d: %s', self._steps, path)
     return path
@@ -80,12 +103,15 @@ class LearnerRunner:
     target = self._num_steps if max_steps is None else min(
         self._num_steps, self._steps + max_steps)
     start_steps, start_time = self._steps, time.time()
+    # Every process takes the same number of updates (each is a collective).
+    local_should_stop = should_stop
+    should_stop = lambda: self._processes.any(local_should_stop())
     try:
       while self._steps < target and not should_stop():
         try:
           self._learner.step()
         except StopIteration:
-          if should_stop():
+          if local_should_stop():
             logging.info('Learner data ended with the stop at step %d.',
                          self._steps)
             break
@@ -94,9 +120,10 @@ class LearnerRunner:
         if self._steps % self._checkpoint_every_steps == 0:
           self.save_checkpoint()
     finally:
-      latest = self._checkpointer.latest()
-      if self._steps > 0 and (latest is None or latest[0] != self._steps):
-        self.save_checkpoint()
+      if self._processes.is_chief:
+        latest = self._checkpointer.latest()
+        if self._steps > 0 and (latest is None or latest[0] != self._steps):
+          self.save_checkpoint()
     taken = self._steps - start_steps
     if taken:
       logging.info('%d learner steps in %.1f s.', taken, time.time() - start_time)

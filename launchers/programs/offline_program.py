@@ -4,9 +4,12 @@
 
   counter    an Acme counter (learner steps, evaluation episodes)
   learner    reads the RLDS loader, trains, checkpoints to the workdir, and
-             stops the program when the step budget is reached
-  evaluator  plays every game with the learner's current parameters every
-             eval_every_steps learner steps
+             stops the program when the step budget is reached; with
+             experiment.learner_processes > 1, that many nodes
+             (learner/0..N-1) that train one network together
+             (agents.scaled_ql.multi_process), learner/0 checkpointing
+  evaluator  plays every game with the learner's current parameters (from
+             learner/0) every eval_every_steps learner steps
 
 Reverb is not needed offline: the evaluator pulls parameters from the
 learner. Nodes stop as launchers/programs/stop.py describes, so the program
@@ -19,6 +22,7 @@ leaves everything in the experiment's workdir.
 from typing import Dict, List, Optional
 
 import launchpad as lp
+import portpicker
 
 from atari_data import loader
 from launchers.programs import evaluator as evaluator_lib
@@ -35,8 +39,21 @@ def data_sources(experiment: PretrainExperiment) -> List[loader.GameSource]:
   return loader.resolve_sources(experiment.loader_config())
 
 
-def _learner_node(experiment: PretrainExperiment, counter):
-  return experiment.make_learner_runner(stop.CounterClient(counter))
+def _learner_node(experiment: PretrainExperiment, counter, process_id: int = 0,
+                  coordinator_address: Optional[str] = None):
+  return experiment.make_learner_runner(
+      stop.CounterClient(counter), process_id=process_id,
+      coordinator_address=coordinator_address)
+
+
+def coordinator_address(experiment: PretrainExperiment) -> Optional[str]:
+  """Where the learner processes meet: experiment.coordinator_address, or
+  a port free now on this machine (every node of local_mp runs here); None
+  with one learner process."""
+  if experiment.learner_processes == 1:
+    return None
+  return (experiment.coordinator_address or
+          f'localhost:{portpicker.pick_unused_port()}')
 
 
 def _evaluator_node(experiment: PretrainExperiment, learner, counter):
@@ -45,14 +62,18 @@ def _evaluator_node(experiment: PretrainExperiment, learner, counter):
 
 
 def make_program(experiment: PretrainExperiment) -> lp.Program:
-  """The pre-training program: counter, learner, evaluator."""
+  """The pre-training program: counter, learner(s), evaluator."""
   program = lp.Program('scaled_ql_pretrain')
   with program.group('counter'):
     counter = program.add_node(lp.CourierNode(stop.CounterNode))
+  address = coordinator_address(experiment)
   with program.group('learner'):
-    learner = program.add_node(
-        lp.CourierNode(stop.ends_if_stopped_during_start_up(_learner_node),
-                       experiment, counter))
+    learners = [
+        program.add_node(lp.CourierNode(
+            stop.ends_if_stopped_during_start_up(_learner_node), experiment,
+            counter, process_id, address))
+        for process_id in range(experiment.learner_processes)]
+  learner = learners[0]  # Serves the parameters that every process holds.
   with program.group('evaluator'):
     program.add_node(
         lp.CourierNode(stop.ends_if_stopped_during_start_up(_evaluator_node),
@@ -81,6 +102,17 @@ def run_single_process(experiment: PretrainExperiment
     return results
 
 
+def check_launch_type(experiment: PretrainExperiment, launch_type: str):
+  """Raises ValueError unless `experiment` can run under `launch_type`."""
+  if launch_type not in LAUNCH_TYPES:
+    raise ValueError(f'launch_type={launch_type!r}; valid: {LAUNCH_TYPES}.')
+  if experiment.learner_processes > 1 and launch_type != 'local_mp':
+    raise ValueError(
+        f'learner_processes={experiment.learner_processes} needs launch type '
+        f'local_mp (each learner process is a JAX process of its own), not '
+        f'{launch_type!r}.')
+
+
 def run(experiment: PretrainExperiment, launch_type: str = 'local_mt'
         ) -> Optional[Dict[str, evaluator_lib.GameEvaluation]]:
   """Validates `experiment` and runs it to completion (or to a stop).
@@ -98,8 +130,7 @@ def run(experiment: PretrainExperiment, launch_type: str = 'local_mt'
     Launchpad: None once the program has stopped; results are in the
     workdir's logs.
   """
-  if launch_type not in LAUNCH_TYPES:
-    raise ValueError(f'launch_type={launch_type!r}; valid: {LAUNCH_TYPES}.')
+  check_launch_type(experiment, launch_type)
   experiment.validate()
   if launch_type == 'single_process':
     return run_single_process(experiment)

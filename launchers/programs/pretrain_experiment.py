@@ -20,6 +20,7 @@ import jax
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import config as learner_config
+from agents.scaled_ql import multi_process
 from agents.scaled_ql import transfer
 from agents.scaled_ql import types as agent_types
 from atari_data import loader
@@ -73,6 +74,15 @@ class PretrainExperiment:
       network; new games get fresh heads; the optimiser starts afresh. Its
       network settings must be this run's. Ignored when the work directory
       already has a checkpoint (the run resumes from that).
+    learner_processes: JAX processes that train the one network together
+      (agents.scaled_ql.multi_process; docs/MULTI_PROCESS.md), each with its
+      local devices and its own share of the episodes and of the batch
+      (batch_size / learner_processes rows); process 0 writes checkpoints
+      and logs and serves the evaluator. More than 1 needs the local_mp
+      launch type (one process per node) and agent scaled_ql.
+    coordinator_address: 'host:port' where learner process 0 listens for the
+      others, reachable from each of them. None: localhost with a free port
+      picked at launch (every learner process on this machine).
   """
   games: Tuple[str, ...]
   dataset: str
@@ -90,6 +100,8 @@ class PretrainExperiment:
   episode_pool_size: int = 8
   keep_decoded_episodes: bool = False
   init_checkpoint: Optional[str] = None
+  learner_processes: int = 1
+  coordinator_address: Optional[str] = None
 
   def __post_init__(self):
     # Normalise names (and fail early on unknown games) before anything runs.
@@ -133,10 +145,36 @@ class PretrainExperiment:
     """
     field_checks.check_fields(self)
     field_checks.check_fields(self.learner)
+    self.check_learner_processes()
     loader.resolve_sources(self.loader_config())
     self.make_checkpointer().check_compatible()
     if self.init_checkpoint:
       self.check_init_checkpoint()
+
+  def check_learner_processes(self):
+    """Raises unless the learner can be split over learner_processes."""
+    processes = self.learner_processes
+    if processes == 1:
+      return
+    if self.agent != 'scaled_ql':
+      raise ValueError(f'learner_processes={processes}: only the scaled_ql '
+                       f'agent trains over several processes, not '
+                       f'agent={self.agent!r}.')
+    if self.learner.batch_size % processes:
+      raise ValueError(
+          f'batch_size={self.learner.batch_size} is not a multiple of '
+          f'learner_processes={processes}: each process loads '
+          'batch_size / learner_processes rows of the global batch.')
+
+  def process_settings(self, process_id: int,
+                       coordinator_address: Optional[str]
+                       ) -> multi_process.ProcessSettings:
+    """Learner process `process_id`'s place among learner_processes, with
+    the coordinator address the program chose (coordinator_address or a
+    free localhost port)."""
+    return multi_process.ProcessSettings(
+        num_processes=self.learner_processes, process_id=process_id,
+        coordinator_address=coordinator_address)
 
   def check_init_checkpoint(self):
     """Raises unless `init_checkpoint` can seed this run's network (same
@@ -156,22 +194,41 @@ class PretrainExperiment:
     logging.info('Initialised from %s (games %s).', self.init_checkpoint,
                  list(pretrained.builder.config.games))
 
-  def loader_config(self) -> loader.LoaderConfig:
+  def loader_config(self, process_id: int = 0) -> loader.LoaderConfig:
+    """Learner process `process_id`'s loader: its shard of the episodes and
+    its rows of the batch (all of both with one learner process)."""
     return loader.LoaderConfig(
         games=self.games, source=self.dataset, data_dir=self.data_dir,
         checkpoints=self.checkpoints, n_step=self.learner.n_step,
-        discount=self.learner.discount, batch_size=self.learner.batch_size,
+        discount=self.learner.discount,
+        batch_size=self.learner.batch_size // self.learner_processes,
         seed=self.seed, episode_pool_size=self.episode_pool_size,
-        keep_decoded_episodes=self.keep_decoded_episodes)
+        keep_decoded_episodes=self.keep_decoded_episodes,
+        num_shards=self.learner_processes, shard_index=process_id)
 
-  def make_dataset_iterator(self) -> Iterator[agent_types.MultiGameTransition]:
-    return loader.make_multigame_iterator(self.loader_config())
+  def make_dataset_iterator(self, process_id: int = 0
+                            ) -> Iterator[agent_types.MultiGameTransition]:
+    return loader.make_multigame_iterator(self.loader_config(process_id))
 
   def make_learner_runner(
-      self, counter: Optional[counting.Counter] = None
+      self, counter: Optional[counting.Counter] = None, process_id: int = 0,
+      coordinator_address: Optional[str] = None
   ) -> learner_runner.LearnerRunner:
-    builder = self.make_builder(logger_fn=lambda: run_logs.make_learner_logger(
-        self.workdir, self.num_steps))
+    """The learner (process `process_id` of learner_processes, which meet
+    at `coordinator_address`) and its checkpoints.
+
+    With several learner processes this joins them first (before any JAX
+    computation of this process); the processes other than 0 neither log
+    nor count (`counter` is ignored there).
+    """
+    settings = self.process_settings(
+        process_id, coordinator_address or self.coordinator_address)
+    multi_process.initialize(settings)
+    if not settings.is_chief:
+      counter = None
+    builder = self.make_builder(logger_fn=(
+        (lambda: run_logs.make_learner_logger(self.workdir, self.num_steps))
+        if settings.is_chief else lambda: None))
 
     def make_learner():
       networks = builder.make_networks()
@@ -179,12 +236,15 @@ class PretrainExperiment:
       # 'learner_steps' on the program's counter.
       learner = builder.make_learner(
           random_key=jax.random.PRNGKey(self.seed), networks=networks,
-          dataset=self.make_dataset_iterator(),
+          dataset=self.make_dataset_iterator(process_id),
           counter=counting.Counter(counter, prefix='learner'))
       if self.init_checkpoint:
         # LearnerRunner then restores the work directory's own checkpoint
         # over this, if there is one.
-        self.initialise_from_checkpoint(learner, networks)
+        if settings.is_chief:
+          self.initialise_from_checkpoint(learner, networks)
+        else:  # Takes process 0's parameters (its hosts may lack the file).
+          learner.restore(learner.save())
       return learner
 
     return learner_runner.LearnerRunner(
