@@ -447,3 +447,23 @@ def test_killing_one_learner_process_ends_the_program_clearly(
   assert 'learner/1 (killed by SIGKILL)' in last, last
   assert 'the same command resumes from it' in last, last
   assert not [node for node, pid in pids.items() if _alive(pid)]
+
+
+def test_throughput_benchmark_runs_two_processes_and_counts_bytes(tmp_path):
+  """benchmarks.multi_process_throughput end to end, one timed step (its
+  speed is not checked: the figure is measured alone)."""
+  output = tmp_path / 'result.json'
+  run = subprocess.run(
+      ['nice', '-n', '19', sys.executable, '-m',
+       'benchmarks.multi_process_throughput', '--processes', '2',
+       '--network-size', 'nature_dqn', '--batch-size', '8', '--warmup', '0',
+       '--steps', '1', '--json', str(output)],
+      cwd=REPO_ROOT, env=WORKER_ENV, capture_output=True, text=True,
+      timeout=300)
+  assert run.returncode == 0, run.stderr[-5000:]
+  (result,) = json.loads(output.read_text())['runs']
+  assert (result['processes'], result['devices'], result['steps']) == (2, 2, 1)
+  assert result['updates_per_second'] > 0
+  observations = 2 * 8 * 84 * 84 * 4
+  assert 0 <= result['all_reduced_bytes'] - (
+      result['parameter_bytes'] + observations) <= 4096, result
