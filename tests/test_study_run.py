@@ -124,12 +124,50 @@ def test_a_dissection_trains_a_changed_method_and_records_its_values(
     rows = [line for line in f if line.startswith('| alpha |')]
   assert len(rows) == len(STUDY.dataset.games)
   cells = rows[0].split(' | ')
-  game = cells[2]
+  game = cells[3]
   assert cells[1] == 'cql_alpha=0.5, target_update_period=2; 4 updates'
-  assert float(cells[3]) == pytest.approx(
+  assert cells[2] == '0'
+  assert float(cells[4]) == pytest.approx(
       written['on_data'][game]['within_game_cosine'], abs=1e-4)
   assert float(cells[-1].rstrip(' |\n')) == pytest.approx(
       written['played'][game]['overestimation'], abs=0.01)
+
+
+def _dissection(name, seed, changes, cosine, overestimation, returns):
+  method = STUDY.method('scaled_ql')
+  games = STUDY.dataset.games
+  return {
+      'name': name, 'seed': seed, 'method': method.name,
+      'settings': {'method': {'learner': [list(item) for item in
+                                          method.learner + changes]},
+                   'num_steps': 100},
+      'on_data': {game: {'within_game_cosine': cosine, 'q_state_std': 0.1,
+                         'greedy_action_share': 0.5} for game in games},
+      'played': {game: {'overestimation': overestimation,
+                        'episode_returns': returns} for game in games}}
+
+
+def test_the_seed_summary_averages_the_seeds_of_the_same_changes():
+  dissections = [
+      _dissection('dr3_s0', 0, (('dr3_coefficient', 1.0),), 0.2, 1.0, [2, 4]),
+      _dissection('dr3_s1', 1, (('dr3_coefficient', 1.0),), 0.4, -2.0, [0]),
+      _dissection('dr3_s2', 2, (('dr3_coefficient', 1.0),), 0.3, 0.4, [6]),
+      # One seed only: no summary row.
+      _dissection('alpha', 0, (('cql_alpha', 0.1),), 0.9, 3.0, [1]),
+  ]
+  rows = dissection_report.seed_summary(dissections, STUDY)
+  body = rows[2:]
+  assert len(body) == len(STUDY.dataset.games)
+  cells = body[0].strip('| \n').split(' | ')
+  assert cells[0] == 'dr3_coefficient=1.0; 100 updates'
+  assert cells[1] == '0, 1, 2'
+  assert cells[2] == STUDY.dataset.games[0]
+  # By hand: cosine (0.2 + 0.4 + 0.3) / 3; over-estimation (1 - 2 + 0.4) / 3;
+  # scores 3, 0, 6.
+  assert cells[3] == '0.300 [0.200, 0.400]'
+  assert cells[6] == '-0.20 [-2.00, +1.00]'
+  assert cells[7] == '3.0 [0.0, 6.0]'
+  assert dissection_report.seed_summary(dissections[3:], STUDY) == []
 
 
 def test_the_dissection_report_names_a_study_without_dissections(tmp_path):

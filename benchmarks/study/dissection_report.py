@@ -5,7 +5,9 @@ and writes <output_dir>/<study>/DISSECTION.md with its PNG: per variant and
 game, what the network learned on the data (how alike its features are
 within a game, how much its Q-values vary over states, how often the greedy
 action is one the data took) and what it did when it played (score, Q of the
-actions taken against the discounted returns that followed).
+actions taken against the discounted returns that followed). Variants
+run with several seeds (the same changes, one dissection per seed) are also
+summarised across their seeds: mean [min, max].
 
   python -m benchmarks.study.dissection_report --study=object_players_v1
 """
@@ -49,16 +51,17 @@ def _changes(dissection: Mapping, study) -> str:
 
 def table(dissections: Sequence[Mapping], study) -> List[str]:
   """Markdown rows: a variant's games, one row each."""
-  lines = ['| variant | changes | game | within-game cosine | Q std over '
-           'states | greedy action share | data share of greedy action | '
-           'score played | Q of actions taken | discounted return that '
+  lines = ['| variant | changes | seed | game | within-game cosine | Q std '
+           'over states | greedy action share | data share of greedy action '
+           '| score played | Q of actions taken | discounted return that '
            'followed | over-estimation |',
-           '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+           '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|']
   for dissection in dissections:
     for game, on_data in dissection['on_data'].items():
       played = dissection['played'][game]
       lines.append(
-          f"| {dissection['name']} | {_changes(dissection, study)} | {game} | "
+          f"| {dissection['name']} | {_changes(dissection, study)} | "
+          f"{dissection['seed']} | {game} | "
           f"{on_data['within_game_cosine']:.4f} | "
           f"{on_data['q_state_std']:.4f} | "
           f"{on_data['greedy_action_share']:.2f} | "
@@ -68,6 +71,47 @@ def table(dissections: Sequence[Mapping], study) -> List[str]:
           f"{played['mean_predicted']:.2f} | {played['mean_realised']:.2f} | "
           f"{played['overestimation']:+.2f} |")
   return lines
+
+
+# The across-seeds table's columns: (heading, the number of a dissection
+# for one game, its format).
+_SEED_SUMMARY_COLUMNS = (
+    ('within-game cosine',
+     lambda d, game: d['on_data'][game]['within_game_cosine'], '.3f'),
+    ('Q std over states', lambda d, game: d['on_data'][game]['q_state_std'],
+     '.3f'),
+    ('greedy action share',
+     lambda d, game: d['on_data'][game]['greedy_action_share'], '.2f'),
+    ('over-estimation', lambda d, game: d['played'][game]['overestimation'],
+     '+.2f'),
+    ('score played',
+     lambda d, game: float(np.mean(d['played'][game]['episode_returns'])),
+     '.1f'),
+)
+
+
+def seed_summary(dissections: Sequence[Mapping], study) -> List[str]:
+  """Markdown rows, one per (changes, game) of changes dissected with more
+  than one seed: mean [min, max] over the seeds of each column."""
+  groups: Dict[str, List[Mapping]] = {}
+  for dissection in dissections:
+    groups.setdefault(_changes(dissection, study), []).append(dissection)
+  lines = ['| changes | seeds | game | ' + ' | '.join(
+      heading for heading, _, _ in _SEED_SUMMARY_COLUMNS) + ' |',
+           '|---|---|---|' + '---:|' * len(_SEED_SUMMARY_COLUMNS)]
+  for changes, group in groups.items():
+    if len({d['seed'] for d in group}) < 2:
+      continue
+    seeds = ', '.join(str(d['seed']) for d in sorted(group,
+                                                     key=lambda d: d['seed']))
+    for game in group[0]['on_data']:
+      cells = []
+      for _, value, spec in _SEED_SUMMARY_COLUMNS:
+        values = [value(d, game) for d in group]
+        cells.append(f'{np.mean(values):{spec}} [{min(values):{spec}}, '
+                     f'{max(values):{spec}}]')
+      lines.append(f"| {changes} | {seeds} | {game} | {' | '.join(cells)} |")
+  return lines if len(lines) > 2 else []
 
 
 def plot(dissections: Sequence[Mapping], path: str) -> str:
@@ -121,6 +165,10 @@ def write_dissection_report(results_dir: str, output_dir: str,
            'episodes (their number in brackets).', '',
            '![dissection](dissection.png)', '',
            *table(dissections, study), '']
+  summary = seed_summary(dissections, study)
+  if summary:
+    lines += ['## Across seeds', '', 'The same changes with several seeds: '
+              'mean [min, max] over the seeds.', '', *summary, '']
   path = os.path.join(output_dir, 'DISSECTION.md')
   atomic_files.write_text_atomically(path, '\n'.join(lines))
   return {'report': path, 'figure': figure}
