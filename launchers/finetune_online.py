@@ -30,6 +30,7 @@ from launchers.programs import command_line
 from launchers.programs import config_flags
 from launchers.programs import endings
 from launchers.programs import finetune_experiment
+from launchers.programs import learner_runner
 from launchers.programs import stop
 from launchers.programs import workdir_lock
 
@@ -56,6 +57,8 @@ def main(argv):
   command_line.start(argv)
   with endings.bad_input():
     experiment = experiment_from_flags()
+    learner_runner.check_launch_type(experiment.learner_processes,
+                                     flags.FLAGS.lp_launch_type)
     # Before validation, which reads (and creates) the checkpoint directory.
     lock = workdir_lock.WorkdirLock(experiment.workdir)
     experiment.validate()

@@ -467,3 +467,60 @@ def test_throughput_benchmark_runs_two_processes_and_counts_bytes(tmp_path):
   observations = 2 * 8 * 84 * 84 * 4
   assert 0 <= result['all_reduced_bytes'] - (
       result['parameter_bytes'] + observations) <= 4096, result
+
+
+def test_online_program_with_two_learner_processes_stops_cleanly_on_sigterm(
+    tmp_path):
+  """Online fine-tuning (from scratch) with 2 learner processes sampling 4
+  transitions each from the replay: it trains and checkpoints, and a
+  SIGTERM, which ends the replay's data while one learner may still be
+  waiting for it, stops both learners at the same step."""
+  launcher = subprocess.Popen(
+      ['nice', '-n', '19', sys.executable, '-m', 'launchers.finetune_online',
+       '--game=Breakout', '--network_size=nature_dqn', '--feature_dim=32',
+       '--num_atoms=11', '--batch_size=8', '--min_replay_size=100',
+       '--samples_per_insert=4', '--num_actors=1',
+       '--actor_max_episode_frames=800', '--eval_max_episode_frames=200',
+       '--lp_launch_type=local_mp', '--learner_processes=2',
+       '--num_env_steps=10000000', '--checkpoint_every_steps=20',
+       '--eval_every_steps=1000000', f'--workdir={tmp_path}'],
+      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      cwd=REPO_ROOT, env=WORKER_ENV)
+  deadline = time.time() + 600  # A bound for a broken run only.
+  while (not checkpoint_steps(str(tmp_path)) and time.time() < deadline and
+         launcher.poll() is None):
+    time.sleep(0.2)
+  launcher.send_signal(signal.SIGTERM)
+  output, _ = launcher.communicate(timeout=300)
+  assert launcher.returncode == endings.STOPPED, output[-5000:]
+  assert 'Killing entire runtime' not in output
+  assert 'Traceback' not in output, output[-5000:]
+  nodes = set(re.findall(r'Node (\S+): pid \d+\.', output))
+  assert {'learner/0', 'learner/1', 'actor/0', 'replay/0'} <= nodes, nodes
+  steps = checkpoint_steps(str(tmp_path))
+  assert steps[-1] >= 20, steps
+  assert not re.search(r'\[learner/1\].*Checkpoint at learner step', output)
+  assert re.search(rf'\[learner/0\].*Checkpoint at learner step {steps[-1]}',
+                   output), output[-5000:]
+
+
+def test_online_experiment_splits_the_batch_and_logs_on_process_0(tmp_path):
+  from launchers.programs import finetune_experiment
+  from launchers.programs import learner_runner
+  experiment = finetune_experiment.FinetuneExperiment(
+      game='Breakout', workdir=str(tmp_path), learner=TINY_LEARNER,
+      learner_processes=2)
+  config = experiment.program_config()
+  assert (config.learner_processes, config.coordinator_address) == (2, None)
+  for process_id in (0, 1):
+    builder = experiment.process_builder(process_id)
+    assert builder.config.learner.batch_size == TINY_LEARNER.batch_size // 2
+  assert experiment.process_builder(1)._logger_fn() is None  # pylint: disable=protected-access
+  with pytest.raises(ValueError, match=re.escape(
+      'learner_processes=2 needs launch type local_mp')):
+    learner_runner.check_launch_type(2, 'local_mt')
+  with pytest.raises(ValueError, match=re.escape(
+      'batch_size=8 is not a multiple of learner_processes=3')):
+    finetune_experiment.FinetuneExperiment(
+        game='Breakout', workdir=str(tmp_path), learner=TINY_LEARNER,
+        learner_processes=3).validate()

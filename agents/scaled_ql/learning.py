@@ -70,7 +70,7 @@ class ScaledQLLearner:
     the update's loss or gradient norm is not finite: a NaN spreads to every
     parameter in one step, and a run that went on would checkpoint it.
     """
-    batch = self._compiled.put_batch(next(self._iterator))
+    batch = self._next_batch()
     state, metrics = self._compiled.update(self._state, batch)
     metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
     non_finite = {k: metrics[k] for k in _MUST_BE_FINITE
@@ -84,6 +84,23 @@ class ScaledQLLearner:
     if self._logger is not None:
       metrics["learner_steps"] = int(self._state.steps)
       self._logger.write(metrics)
+
+  def _next_batch(self) -> MultiGameTransition:
+    """The next batch on the devices; StopIteration when the data end.
+
+    With several processes, the data end for all of them when they end for
+    one (e.g. a stopping online program's replay): the others would
+    otherwise wait forever in the update's all-reduce.
+    """
+    try:
+      rows = next(self._iterator)
+    except StopIteration:
+      rows = None
+    if self._processes.count > 1 and self._processes.any(rows is None):
+      raise StopIteration
+    if rows is None:
+      raise StopIteration
+    return self._compiled.put_batch(rows)
 
   def run(self, num_steps: Optional[int] = None):
     """Calls step() num_steps times, or forever (as acme.core.Learner.run)."""

@@ -71,6 +71,12 @@ class FinetuneExperiment:
     eval_episodes: episodes per evaluation round.
     eval_max_episode_frames: evaluation episode cap (108,000: the standard).
     seed: seeds everything.
+    learner_processes: JAX processes that train the learner together
+      (docs/MULTI_PROCESS.md), each sampling batch_size / learner_processes
+      transitions per update; process 0 checkpoints, logs and serves the
+      actors and the evaluator. More than 1 needs the local_mp launch type.
+    coordinator_address: 'host:port' where learner process 0 listens for the
+      others; None: localhost with a port free at launch.
   """
   game: str
   workdir: str
@@ -87,6 +93,8 @@ class FinetuneExperiment:
   eval_episodes: int = _PROGRAM.eval_episodes
   eval_max_episode_frames: int = evaluator_lib.STANDARD_MAX_EPISODE_FRAMES
   seed: int = _PROGRAM.seed
+  learner_processes: int = _PROGRAM.learner_processes
+  coordinator_address: Optional[str] = _PROGRAM.coordinator_address
 
   def __post_init__(self):
     # Normalise the name (and fail early on unknown games).
@@ -111,6 +119,11 @@ class FinetuneExperiment:
     has the game), variant, workdir."""
     for config in (self, self.learner, self.online):
       field_checks.check_fields(config)
+    if self.learner.batch_size % self.learner_processes:
+      raise ValueError(
+          f'batch_size={self.learner.batch_size} is not a multiple of '
+          f'learner_processes={self.learner_processes}: each process samples '
+          'batch_size / learner_processes transitions per update.')
     if self.online.min_replay_size > self.online.max_replay_size:
       raise ValueError(
           f'min_replay_size={self.online.min_replay_size} exceeds '
@@ -167,7 +180,9 @@ class FinetuneExperiment:
         checkpoint_every_steps=self.checkpoint_every_steps,
         checkpoint_description=self.checkpoint_description(),
         evaluation_game=self.game, eval_every_steps=self.eval_every_steps,
-        eval_episodes=self.eval_episodes, seed=self.seed)
+        eval_episodes=self.eval_episodes, seed=self.seed,
+        learner_processes=self.learner_processes,
+        coordinator_address=self.coordinator_address)
 
   def actor_environment(self, seed: int) -> dm_env.Environment:
     """The game variant with clipped rewards (what the learner learns from)."""
@@ -190,6 +205,18 @@ class FinetuneExperiment:
     learner.set_parameters(loaded.params)
     logging.info('Learner initialised from %s (pre-trained for %d steps).',
                  self.checkpoint, loaded.step)
+
+  def process_builder(self, process_id: int) -> builder_lib.ScaledQLBuilder:
+    """Learner process `process_id`'s builder: batch_size /
+    learner_processes transitions per update, the learner's logs on process
+    0 only."""
+    experiment = dataclasses.replace(self, learner=dataclasses.replace(
+        self.learner,
+        batch_size=self.learner.batch_size // self.learner_processes))
+    return experiment.make_builder(
+        logger_fn=(lambda: run_logs.make_learner_logger(
+            self.workdir, self.num_learner_steps)) if process_id == 0 else
+        (lambda: None))
 
   def _program_parts(self):
     builder = self.make_builder(
@@ -219,7 +246,9 @@ class FinetuneExperiment:
         evaluation_environment_factory=self.evaluation_environment,
         evaluation_policy_factory=functools.partial(
             parts['builder'].make_policy, evaluation=True),
-        name='scaled_ql_online_finetuning', **parts)
+        name='scaled_ql_online_finetuning',
+        process_builder=(self.process_builder if self.learner_processes > 1
+                         else None), **parts)
 
 
 def run(experiment: FinetuneExperiment, launch_type: str = 'local_mt'
@@ -232,6 +261,7 @@ def run(experiment: FinetuneExperiment, launch_type: str = 'local_mt'
     endings.ProgramFailed: a node other than an actor failed, or every
       actor did.
   """
+  learner_runner.check_launch_type(experiment.learner_processes, launch_type)
   experiment.validate()
   logging.info('Fine-tuning %s (mode %s, difficulty %s) %s: %d environment '
                'steps, %d learner steps.', experiment.game, experiment.mode,

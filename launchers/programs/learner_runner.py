@@ -17,10 +17,32 @@ from typing import Any, Callable, List, Optional, Sequence
 from absl import logging
 import launchpad as lp
 import numpy as np
+import portpicker
 
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import multi_process
 from launchers.programs import stop
+
+
+def coordinator_address(num_processes: int,
+                        address: Optional[str] = None) -> Optional[str]:
+  """Where a program's learner processes meet: `address` if given, else a
+  port free now on this machine (local_mp: every node runs here); None for
+  one learner process."""
+  if num_processes == 1:
+    return None
+  return address or f'localhost:{portpicker.pick_unused_port()}'
+
+
+def check_launch_type(learner_processes: int, launch_type: str) -> None:
+  """Raises ValueError unless `learner_processes` can run under
+  `launch_type`: several learner processes need local_mp (one JAX process
+  per node; local_mt runs every node in one process)."""
+  if learner_processes > 1 and launch_type != 'local_mp':
+    raise ValueError(
+        f'learner_processes={learner_processes} needs launch type local_mp '
+        f'(each learner process is a JAX process of its own), not '
+        f'{launch_type!r}.')
 
 
 class LearnerRunner:
@@ -111,7 +133,9 @@ class LearnerRunner:
         try:
           self._learner.step()
         except StopIteration:
-          if local_should_stop():
+          # Every process is here (ScaledQLLearner ends the data of all when
+          # they end for one) and agrees on why.
+          if should_stop():
             logging.info('Learner data ended with the stop at step %d.',
                          self._steps)
             break

@@ -22,10 +22,10 @@ leaves everything in the experiment's workdir.
 from typing import Dict, List, Optional
 
 import launchpad as lp
-import portpicker
 
 from atari_data import loader
 from launchers.programs import evaluator as evaluator_lib
+from launchers.programs import learner_runner
 from launchers.programs import pretrain_experiment
 from launchers.programs import stop
 
@@ -47,13 +47,9 @@ def _learner_node(experiment: PretrainExperiment, counter, process_id: int = 0,
 
 
 def coordinator_address(experiment: PretrainExperiment) -> Optional[str]:
-  """Where the learner processes meet: experiment.coordinator_address, or
-  a port free now on this machine (every node of local_mp runs here); None
-  with one learner process."""
-  if experiment.learner_processes == 1:
-    return None
-  return (experiment.coordinator_address or
-          f'localhost:{portpicker.pick_unused_port()}')
+  """Where the learner processes of `experiment` meet (None: one process)."""
+  return learner_runner.coordinator_address(experiment.learner_processes,
+                                            experiment.coordinator_address)
 
 
 def _evaluator_node(experiment: PretrainExperiment, learner, counter):
@@ -106,11 +102,7 @@ def check_launch_type(experiment: PretrainExperiment, launch_type: str):
   """Raises ValueError unless `experiment` can run under `launch_type`."""
   if launch_type not in LAUNCH_TYPES:
     raise ValueError(f'launch_type={launch_type!r}; valid: {LAUNCH_TYPES}.')
-  if experiment.learner_processes > 1 and launch_type != 'local_mp':
-    raise ValueError(
-        f'learner_processes={experiment.learner_processes} needs launch type '
-        f'local_mp (each learner process is a JAX process of its own), not '
-        f'{launch_type!r}.')
+  learner_runner.check_launch_type(experiment.learner_processes, launch_type)
 
 
 def run(experiment: PretrainExperiment, launch_type: str = 'local_mt'

@@ -11,7 +11,11 @@ DistributedLayout) and builds:
   learner    builder.make_learner fed by builder.make_dataset_iterator on
              the replay (through stop.StopAwareIterator), run by a
              LearnerRunner: atomic checkpoints in <workdir>/checkpoints,
-             resume from the latest one, and `lp.stop()` at num_steps
+             resume from the latest one, and `lp.stop()` at num_steps; with
+             config.learner_processes > 1, that many nodes (learner/0..N-1)
+             training one network (agents.scaled_ql.multi_process), each
+             sampling its share of the batch; learner/0 checkpoints, logs
+             and serves the actors and the evaluator
   actor_i    builder.make_actor with builder.make_adder, playing the
              environment; it polls the stop event at every step and makes
              no remote call after it; episode returns go to
@@ -39,6 +43,7 @@ import jax
 import launchpad as lp
 
 from agents.scaled_ql import checkpointing
+from agents.scaled_ql import multi_process
 from launchers.programs import episodes as episodes_lib
 from launchers.programs import evaluator as evaluator_lib
 from launchers.programs import learner_runner
@@ -70,6 +75,11 @@ class OnlineProgramConfig:
     eval_every_steps: learner steps between evaluation rounds.
     eval_episodes: episodes per evaluation round.
     seed: seeds parameters, actors and environments.
+    learner_processes: JAX processes that train the learner together
+      (docs/MULTI_PROCESS.md); more than 1 needs local_mp and a builder per
+      process (make_program's process_builder).
+    coordinator_address: 'host:port' where learner process 0 listens for the
+      others; None: localhost with a port free at launch.
   """
   workdir: str
   num_steps: int
@@ -81,12 +91,19 @@ class OnlineProgramConfig:
   eval_every_steps: int = 1000
   eval_episodes: int = 1
   seed: int = 0
+  learner_processes: int = 1
+  coordinator_address: Optional[str] = None
 
   def __post_init__(self):
     if self.num_steps <= 0:
       raise ValueError(f'num_steps must be positive, got {self.num_steps}.')
     if self.num_actors <= 0:
       raise ValueError(f'num_actors must be positive, got {self.num_actors}.')
+    if self.learner_processes < 1:
+      raise ValueError(f'learner_processes must be >= 1, got '
+                       f'{self.learner_processes}.')
+    if self.coordinator_address is not None:
+      multi_process.check_coordinator_address(self.coordinator_address)
 
   @property
   def checkpoint_dir(self) -> str:
@@ -97,13 +114,25 @@ def make_learner_runner(builder, network_factory: NetworkFactory,
                         environment_spec: specs.EnvironmentSpec,
                         replay_client, config: OnlineProgramConfig,
                         counter: Optional[counting.Counter] = None,
-                        learner_initializer: Optional[LearnerInitializer] = None
+                        learner_initializer: Optional[LearnerInitializer] = None,
+                        process_id: int = 0,
+                        coordinator_address: Optional[str] = None
                         ) -> learner_runner.LearnerRunner:
   """The learner node: the builder's learner on the replay, in a runner.
 
   `learner_initializer(learner)` runs on a new learner (e.g. to load
   pre-trained parameters); a checkpoint in the workdir then overrides it.
+  With config.learner_processes > 1 this is process `process_id`: it joins
+  the others at `coordinator_address` first (before any JAX computation),
+  and only process 0 counts on `counter`; `builder` is this process's (its
+  share of the batch, its logging).
   """
+  settings = multi_process.ProcessSettings(
+      num_processes=config.learner_processes, process_id=process_id,
+      coordinator_address=coordinator_address or config.coordinator_address)
+  multi_process.initialize(settings)
+  if not settings.is_chief:
+    counter = None
 
   def make_learner():
     learner = builder.make_learner(
@@ -203,11 +232,13 @@ def _replay_tables(builder, environment_spec):
 
 
 def _learner_node(builder, network_factory, environment_spec, replay, counter,
-                  config, learner_initializer):
+                  config, learner_initializer, process_id=0,
+                  coordinator_address=None):
   return make_learner_runner(builder, network_factory, environment_spec,
                              replay, config,
                              stop.CounterClient(counter),
-                             learner_initializer)
+                             learner_initializer, process_id,
+                             coordinator_address)
 
 
 def _evaluator_node(builder, network_factory, policy_factory,
@@ -234,7 +265,9 @@ def make_program(builder,
                  evaluation_policy_factory: Optional[PolicyFactory] = None,
                  learner_initializer: Optional[LearnerInitializer] = None,
                  environment_spec: Optional[specs.EnvironmentSpec] = None,
-                 name: str = 'online_program') -> lp.Program:
+                 name: str = 'online_program',
+                 process_builder: Optional[Callable[[int], Any]] = None
+                 ) -> lp.Program:
   """The online program of any Acme 0.4.0 ActorLearnerBuilder.
 
   Args:
@@ -252,13 +285,24 @@ def make_program(builder,
     learner_initializer: called with a new learner (see make_learner_runner).
     environment_spec: default: the spec of environment_factory(seed).
     name: the program's name.
+    process_builder: process id -> the builder of that learner process
+      (its share of the batch; logging on process 0 only); needed when
+      config.learner_processes > 1 (the builder must make a learner that
+      spans processes, as Scaled QL's does).
   """
   if config.evaluation_game and evaluation_environment_factory is None:
     raise ValueError('config.evaluation_game is set but no '
                      'evaluation_environment_factory was given.')
+  if config.learner_processes > 1 and process_builder is None:
+    raise ValueError(
+        f'config.learner_processes={config.learner_processes} needs a '
+        'process_builder: each learner process samples its share of the '
+        'batch.')
   if environment_spec is None:
     environment_spec = specs.make_environment_spec(
         environment_factory(config.seed))
+  address = learner_runner.coordinator_address(config.learner_processes,
+                                               config.coordinator_address)
   program = lp.Program(name)
   with program.group('replay'):
     replay = program.add_node(stop.ReplayNode(
@@ -266,10 +310,13 @@ def make_program(builder,
   with program.group('counter'):
     counter = program.add_node(lp.CourierNode(stop.CounterNode))
   with program.group('learner'):
-    learner = program.add_node(lp.CourierNode(
-        stop.ends_if_stopped_during_start_up(_learner_node), builder,
+    learners = [program.add_node(lp.CourierNode(
+        stop.ends_if_stopped_during_start_up(_learner_node),
+        process_builder(process_id) if process_builder else builder,
         network_factory, environment_spec, replay, counter, config,
-        learner_initializer))
+        learner_initializer, process_id, address))
+                for process_id in range(config.learner_processes)]
+  learner = learners[0]  # Serves the parameters that every process holds.
   with program.group(ACTOR_GROUP):
     for actor_id in range(config.num_actors):
       program.add_node(lp.CourierNode(
