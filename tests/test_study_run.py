@@ -391,3 +391,20 @@ def test_a_study_shares_its_base_learner_across_its_methods():
   # The first study keeps its own base.
   assert study_config.STUDY.learner_config(
       study_config.STUDY.method('scaled_ql')).n_step == 10
+
+
+def test_the_second_object_players_study_changes_dr3_alone_on_the_same_data():
+  v1, v2 = study_config.OBJECT_PLAYERS, study_config.OBJECT_PLAYERS_V2
+  assert v2.dataset == v1.dataset
+  assert runs.data_root('/r', v2) == runs.study_root('/r', v1)
+  assert runs.study_root('/r', v2) != runs.study_root('/r', v1)
+  for name in ('scaled_ql', 'no_cql', 'mse'):
+    before = dataclasses.asdict(v1.learner_config(v1.method(name)))
+    after = dataclasses.asdict(v2.learner_config(v2.method(name)))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {'dr3_coefficient'}, name
+    assert after['dr3_coefficient'] == 1.0
+  # BC has no DR3: its runs are v1's, shown beside v2's methods.
+  assert [label for label, _, _ in study_config.baseline_methods(v2)] == [
+      'object_players_v1/bc', 'object_players_v1/scaled_ql']
+  assert 'bc' not in [method.name for method in v2.methods]

@@ -385,9 +385,41 @@ OBJECT_PLAYERS = Study(
     work_subdir='object_players_v1',
     base_learner=tuple(KNOWN_ANSWER_LEARNER.items()))
 
+# The same data and question with DR3 at 1.0 (docs/STUDY.md, "Dissection
+# before more runs" and "DR3's weight, over seeds"): on the study's data at
+# 0.03 the network's features collapsed (within-game cosine 0.998-0.9999,
+# Q-values constant over states, one greedy action per game) and the DR3
+# term sat at its bound (features of unit norm: |phi(s).phi(s')| <= 1, so the
+# term is at most the coefficient, 0.03 nats against a TD cross-entropy of
+# ~3.4); at 1.0 the features stayed apart in every seed dissected, and on
+# the known-answer problems 1.0 kept the optimal policy in every seed
+# (docs/KNOWN_ANSWER.md, section 5). Chosen from those diagnostics, not from
+# evaluation scores. BC has no DR3: its runs are object_players_v1's, not
+# run again.
+OBJECT_PLAYERS_V2_LEARNER = {**KNOWN_ANSWER_LEARNER, 'dr3_coefficient': 1.0}
+OBJECT_PLAYERS_V2 = Study(
+    name='object_players_v2', dataset=OBJECT_PLAYERS_DATASET,
+    methods=(
+        Method('scaled_ql', 'scaled_ql',
+               'Scaled QL with the known-answer settings and DR3 at 1.0: C51 '
+               '+ CQL (alpha 0.01) + DR3 (1.0), 1-step, target every 100, '
+               'support [-5, 5]'),
+        Method('no_cql', 'scaled_ql', 'The same without CQL (alpha 0)',
+               (('cql_alpha', 0.0),)),
+        Method('mse', 'scaled_ql', 'The same with a scalar head and MSE TD '
+               'loss instead of C51', (('value_loss', 'mse'),)),
+    ),
+    seeds=OBJECT_PLAYERS.seeds, num_steps=OBJECT_PLAYERS.num_steps,
+    eval_every_steps=OBJECT_PLAYERS.eval_every_steps,
+    final_episodes=OBJECT_PLAYERS.final_episodes,
+    work_subdir='object_players_v2', data_subdir=OBJECT_PLAYERS.work_subdir,
+    baselines=((OBJECT_PLAYERS.name, 'bc'), (OBJECT_PLAYERS.name, 'scaled_ql')),
+    base_learner=tuple(OBJECT_PLAYERS_V2_LEARNER.items()))
+
 STUDIES = {study.name: study
            for study in (STUDY, FINETUNING, ONLINE_FINETUNING,
-                         LONG_PRETRAINING, LONG_FINETUNING, OBJECT_PLAYERS)}
+                         LONG_PRETRAINING, LONG_FINETUNING, OBJECT_PLAYERS,
+                         OBJECT_PLAYERS_V2)}
 
 
 def study_named(name: str):
