@@ -67,6 +67,15 @@ def test_written_results_read_back_and_are_strict_json(results_dir):
               ('scaled_ql', 2)]
 
 
+def test_a_studys_dissections_are_not_read_as_its_results(results_dir):
+  folder = os.path.join(results_dir, 'test_study',
+                        results.DISSECTION_SUBDIR)
+  os.makedirs(folder)
+  with open(os.path.join(folder, 'alpha.json'), 'w') as f:
+    f.write('{"study": "test_study", "name": "alpha"}')
+  assert len(list(results.read_all(results_dir, 'test_study'))) == 5
+
+
 def test_a_non_finite_score_is_refused_before_anything_is_written(tmp_path):
   bad = _result('scaled_ql', 0, (float('nan'), 1.0, 2.0))
   with pytest.raises(results.ResultError, match='finite'):

@@ -76,7 +76,8 @@ def parse_overrides(assignments) -> tuple:
 
 def dissection_path(results_dir: str, study: study_config.Study,
                     name: str) -> str:
-  return os.path.join(results_dir, study.name, 'dissection', f'{name}.json')
+  return os.path.join(results_dir, study.name, results_lib.DISSECTION_SUBDIR,
+                      f'{name}.json')
 
 
 def logged_q(run_workdir: str):
@@ -96,7 +97,8 @@ def dissect(study: study_config.Study, method: study_config.Method,
                                 eval_every_steps=num_steps)
   experiment = dataclasses.replace(
       offline.make_experiment(variant, method, seed, root),
-      workdir=os.path.join(runs.study_root(root, study), 'dissection', name))
+      workdir=os.path.join(runs.study_root(root, study),
+                           results_lib.DISSECTION_SUBDIR, name))
   with workdir_lock.WorkdirLock(experiment.workdir):
     offline_program.run(experiment, launch_type='single_process')
   checkpoint = checkpoint_loading.load_checkpoint(

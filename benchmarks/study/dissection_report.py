@@ -32,7 +32,8 @@ from launchers.programs import atomic_files
 
 def read_dissections(results_dir: str, study_name: str) -> List[Mapping]:
   """The study's dissection results, in the order they finished."""
-  paths = glob.glob(os.path.join(results_dir, study_name, 'dissection',
+  paths = glob.glob(os.path.join(results_dir, study_name,
+                                 results_lib.DISSECTION_SUBDIR,
                                  '*.json'))
   dissections = []
   for path in paths:

@@ -60,6 +60,11 @@ class ResultError(ValueError):
   """A result file that is missing fields, or holds values it must not."""
 
 
+# The folder, beside a study's method folders, of its dissections
+# (benchmarks.study.dissect): diagnostics, not results; read_all skips it.
+DISSECTION_SUBDIR = 'dissection'
+
+
 def result_path(results_dir: str, study: str, method: str, seed: int) -> str:
   return os.path.join(results_dir, study, method, f'seed_{seed}.json')
 
@@ -134,7 +139,8 @@ def read(path: str) -> Dict[str, Any]:
 
 
 def read_all(results_dir: str, study: str) -> Iterator[Dict[str, Any]]:
-  """Every result of `study` under `results_dir`, sorted by method and seed.
+  """Every result of `study` under `results_dir`, sorted by method and seed
+  (its dissections, in DISSECTION_SUBDIR, are not results).
 
   Raises:
     ResultError: a file is invalid, or says it belongs to another study.
@@ -145,7 +151,7 @@ def read_all(results_dir: str, study: str) -> Iterator[Dict[str, Any]]:
   paths = []
   for method in sorted(os.listdir(study_dir)):
     folder = os.path.join(study_dir, method)
-    if os.path.isdir(folder):
+    if os.path.isdir(folder) and method != DISSECTION_SUBDIR:
       paths.extend(os.path.join(folder, name)
                    for name in sorted(os.listdir(folder))
                    if name.endswith('.json'))
