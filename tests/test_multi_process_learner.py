@@ -27,13 +27,14 @@ from agents.scaled_ql import multi_process
 from agents.scaled_ql.config import ScaledQLConfig
 from agents.scaled_ql.types import MultiGameTransition
 from launchers.programs import endings
+from tests.test_learner import NUM_ACTIONS
+from tests.test_learner import make_batch
 from tests_support import TINY_LEARNER
 from tests_support import checkpoint_steps
 from tests_support import csv_rows
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UPDATE_WORKER = os.path.join('tests', 'programs', 'multi_process_update.py')
-NUM_ACTIONS = (3, 5)
 GLOBAL_BATCH = 8
 # The tiny network; a target update within the steps compared.
 CONFIG = ScaledQLConfig(network_size='nature_dqn', feature_dim=32,
@@ -59,19 +60,8 @@ class RecordingLogger:
 
 
 def global_batch(step: int) -> MultiGameTransition:
-  """The global batch of update `step`: random frames, actions, rewards."""
-  rng = np.random.default_rng(step)
-  game_id = rng.integers(0, len(NUM_ACTIONS), GLOBAL_BATCH).astype(np.int32)
-  frames = lambda: rng.integers(0, 256, (GLOBAL_BATCH, 84, 84, 4), np.uint8)
-  return MultiGameTransition(
-      observation=frames(),
-      action=(rng.integers(0, 5, GLOBAL_BATCH) %
-              np.asarray(NUM_ACTIONS)[game_id]).astype(np.int32),
-      reward=rng.uniform(-1, 1, GLOBAL_BATCH).astype(np.float32),
-      discount=np.where(rng.uniform(size=GLOBAL_BATCH) < 0.9, 0.99,
-                        0.0).astype(np.float32),
-      next_observation=frames(),
-      game_id=game_id)
+  """The global batch of update `step`: test_learner's random batch."""
+  return make_batch(GLOBAL_BATCH, seed=step)
 
 
 def local_rows(step: int, process_id: int,
