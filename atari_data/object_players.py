@@ -123,6 +123,10 @@ PLAYERS: Dict[str, Type] = {
 }
 
 
+def has_player(game: str) -> bool:
+  return games.canonical_name(game) in PLAYERS
+
+
 class ObjectPlayer:
   """A BehaviourPolicy: the game's player, on the environment's RAM."""
 

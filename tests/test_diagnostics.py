@@ -117,6 +117,37 @@ def test_value_calibration_refuses_mismatched_episodes():
     diagnostics.value_calibration([np.zeros(2)], [], 0.9)
 
 
+def test_reference_agreement_matches_a_hand_computation():
+  # Three states; the reference player would FIRE (1) in the first two and
+  # move (2) in the third. The policy took 0, 1, 2.
+  q_values = np.array([[0.5, 0.4, 0.0],    # FIRE 0.1 below the greedy NOOP
+                       [0.2, 0.3, 0.1],    # FIRE greedy: gap 0
+                       [0.0, 0.1, 0.7]])   # move greedy: gap 0
+  agreement = diagnostics.reference_action_agreement(
+      q_values, taken=np.array([0, 1, 2]), reference=np.array([1, 1, 2]))
+  assert agreement['agreement'] == pytest.approx(2 / 3)
+  fire = agreement['by_reference_action']['1']
+  assert fire['states'] == 2
+  assert fire['agreement'] == pytest.approx(0.5)
+  assert fire['reference_q_gap'] == pytest.approx((-0.1 + 0.0) / 2)
+  assert fire['taken_histogram'] == [1, 1, 0]
+  move = agreement['by_reference_action']['2']
+  assert (move['states'], move['agreement'], move['reference_q_gap'],
+          move['taken_histogram']) == (1, 1.0, 0.0, [0, 0, 1])
+  assert set(agreement['by_reference_action']) == {'1', '2'}
+
+
+def test_reference_agreement_refuses_bad_shapes_and_actions():
+  with pytest.raises(ValueError, match=r'got shapes \(2, 3\), \(2,\) and '
+                     r'\(3,\)'):
+    diagnostics.reference_action_agreement(np.zeros((2, 3)), np.zeros(2, int),
+                                           np.zeros(3, int))
+  with pytest.raises(ValueError, match=r'reference actions must lie in '
+                     r'\[0, 3\), got 0..3'):
+    diagnostics.reference_action_agreement(np.zeros((2, 3)), np.zeros(2, int),
+                                           np.array([0, 3]))
+
+
 def test_diagnose_command_prints_a_table_for_a_checkpoint(
     tiny_atari_dataset, tmp_path):
   offline_program.run_single_process(
@@ -141,6 +172,15 @@ def test_diagnose_command_prints_a_table_for_a_checkpoint(
     np.testing.assert_allclose(
         played['overestimation'],
         played['mean_predicted'] - played['mean_realised'], atol=1e-9)
+    # Both games have an object player: its action at every played state.
+    compared = played['reference_player']
+    assert compared['player'].startswith('object player')
+    by_action = compared['by_reference_action'].values()
+    assert sum(row['states'] for row in by_action) == played['steps']
+    assert [sum(counts) for counts in zip(
+        *(row['taken_histogram'] for row in by_action))] == played[
+            'played_action_histogram']
+  assert '| game | reference player | its action |' in completed.stdout
 
 
 def test_diagnose_refuses_a_negative_episode_count(tmp_path):

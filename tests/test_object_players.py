@@ -95,6 +95,10 @@ def test_freeway_runner_crosses_the_road():
 def test_a_game_without_a_player_is_refused_with_the_games_that_have_one():
   with pytest.raises(ValueError, match=r"MsPacman.*\['Boxing', 'Breakout'"):
     object_players.ObjectPlayer('MsPacman')
+  assert not object_players.has_player('MsPacman')
+  # Names as the environments spell them, in any case ALE's ROMs use.
+  assert object_players.has_player('Breakout')
+  assert object_players.has_player('breakout')
 
 
 def test_schedule_is_linear_in_the_checkpoint_and_random_at_epsilon_one():

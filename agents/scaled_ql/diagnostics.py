@@ -30,6 +30,13 @@ its greedy policy should match that policy's returns; predicted far above
 realised is over-estimation (Thrun & Schwartz 1993; van Hasselt et al. 2016
 measure DQN's the same way).
 
+And, on the same played states, reference_action_agreement: the actions a
+reference player (e.g. the noiseless object player behind the data) would
+have taken there, how often the policy took them, and how far below the
+greedy value the network put them. A reference action that is needed (a
+serve in Breakout) but valued a hair below another action is never taken by
+a greedy policy, and the episode stalls.
+
 Pure NumPy/JAX: nothing here imports acme, TensorFlow, Reverb or Launchpad.
 """
 
@@ -118,6 +125,55 @@ def discounted_returns(rewards: np.ndarray, discount: float) -> np.ndarray:
     following = rewards[t] + discount * following
     returns[t] = following
   return returns
+
+
+def reference_action_agreement(q_values: np.ndarray, taken: np.ndarray,
+                               reference: np.ndarray) -> Dict[str, Any]:
+  """A policy's actions and values against a reference player's actions on
+  the states the policy visited.
+
+  Args:
+    q_values: [T, A] the network's Q-values at the visited states.
+    taken: [T] the actions the policy took there.
+    reference: [T] the actions the reference player would have taken there.
+
+  Returns:
+    {'agreement': share of states where taken == reference,
+     'by_reference_action': {str(a): {'states': number of states whose
+       reference action is a, 'agreement': share of them where a was taken,
+       'reference_q_gap': mean of Q(s, a) - max_b Q(s, b) over them (0 when
+       a is greedy, below 0 by how much it lost), 'taken_histogram': [A]
+       counts of the actions taken there}} for every a that occurs}.
+  """
+  q_values = np.asarray(q_values, np.float64)
+  taken = np.asarray(taken)
+  reference = np.asarray(reference)
+  steps = len(q_values)
+  if q_values.ndim != 2 or taken.shape != (steps,) or reference.shape != (
+      steps,) or steps == 0:
+    raise ValueError(
+        'reference_action_agreement needs Q-values [T, A] with T >= 1 and T '
+        f'taken and reference actions; got shapes {q_values.shape}, '
+        f'{taken.shape} and {reference.shape}.')
+  num_actions = q_values.shape[1]
+  for name, actions in (('taken', taken), ('reference', reference)):
+    if actions.min() < 0 or actions.max() >= num_actions:
+      raise ValueError(f'{name} actions must lie in [0, {num_actions}), got '
+                       f'{actions.min()}..{actions.max()}.')
+  reference_q = q_values[np.arange(steps), reference]
+  gap = reference_q - q_values.max(axis=1)
+  by_action = {}
+  for action in np.unique(reference):
+    where = reference == action
+    by_action[str(int(action))] = {
+        'states': int(where.sum()),
+        'agreement': float(np.mean(taken[where] == action)),
+        'reference_q_gap': float(gap[where].mean()),
+        'taken_histogram': np.bincount(taken[where],
+                                       minlength=num_actions).tolist(),
+    }
+  return {'agreement': float(np.mean(taken == reference)),
+          'by_reference_action': by_action}
 
 
 def value_calibration(chosen_q: Sequence[np.ndarray],

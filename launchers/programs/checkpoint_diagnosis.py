@@ -12,6 +12,7 @@ import numpy as np
 from agents.scaled_ql import checkpointing
 from agents.scaled_ql import diagnostics
 from atari_data import loader
+from atari_data import object_players
 from launchers.programs import checkpoint_loading
 from launchers.programs import evaluator as evaluator_lib
 
@@ -53,8 +54,14 @@ def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
   evaluation policy (the evaluation protocol, as scored) and compares the
   Q-values of the actions it took with the discounted returns that followed.
 
+  Where the game has an object player (atari_data.object_players), it also
+  asks that player for its action at every played state and compares
+  (diagnostics.reference_action_agreement).
+
   Returns {game: {'episode_returns', 'episode_steps',
-  'played_action_histogram', **diagnostics.value_calibration(...)}}.
+  'played_action_histogram', **diagnostics.value_calibration(...),
+  and for games with an object player 'reference_player': {'player',
+  **diagnostics.reference_action_agreement(...)}}}.
   """
   builder = checkpoint.builder
   networks = builder.make_networks()
@@ -66,9 +73,12 @@ def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
     game_id = jnp.array([builder.config.game_index(game)], jnp.int32)
     policy = jax.jit(builder.make_policy(networks, game, evaluation=True))
     environment = environment_factory(game, seed + game_number)
+    reference_player = _reference_player(game)
     key = jax.random.PRNGKey(seed + game_number)
     chosen_q, rewards, returns = [], [], []
-    played = np.zeros(builder.config.num_actions[game_number], np.int64)
+    all_q, taken, reference = [], [], []
+    num_actions = builder.config.num_actions[game_number]
+    played = np.zeros(num_actions, np.int64)
     for _ in range(episodes_per_game):
       timestep = environment.reset()
       episode_q, episode_rewards = [], []
@@ -76,9 +86,16 @@ def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
         observation = timestep.observation[None]
         key, policy_key = jax.random.split(key)
         action = int(policy(checkpoint.params, policy_key, observation)[0])
-        q_values = apply(checkpoint.params, observation, game_id).q_values
-        episode_q.append(float(q_values[0, action]))
+        # The heads are padded to the largest action set: this game's only.
+        q_values = np.asarray(apply(checkpoint.params, observation,
+                                    game_id).q_values[0, :num_actions])
+        episode_q.append(float(q_values[action]))
         played[action] += 1
+        if reference_player is not None:
+          all_q.append(q_values)
+          taken.append(action)
+          reference.append(
+              reference_player.select_action(timestep, environment))
         timestep = environment.step(action)
         episode_rewards.append(float(timestep.reward))
       chosen_q.append(np.array(episode_q))
@@ -90,7 +107,20 @@ def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
         'played_action_histogram': played.tolist(),
         **diagnostics.value_calibration(
             chosen_q, rewards, builder.config.learner.discount)}
+    if reference_player is not None:
+      results[game]['reference_player'] = {
+          'player': reference_player.description,
+          **diagnostics.reference_action_agreement(
+              np.stack(all_q), np.array(taken), np.array(reference))}
   return results
+
+
+def _reference_player(game: str):
+  """The game's object player (the noiseless behaviour of the study's
+  data), or None for a game without one."""
+  if not object_players.has_player(game):
+    return None
+  return object_players.ObjectPlayer(game)
 
 
 def format_play_diagnostics(results) -> str:
@@ -104,6 +134,19 @@ def format_play_diagnostics(results) -> str:
         f"{np.mean(row['episode_returns']):.2f} | "
         f"{np.mean(row['episode_steps']):.0f} | {row['mean_predicted']:.3f} | "
         f"{row['mean_realised']:.3f} | {row['overestimation']:+.3f} |")
+  compared = {game: row['reference_player'] for game, row in results.items()
+              if 'reference_player' in row}
+  if compared:
+    lines += ['', '| game | reference player | its action | states | '
+              'share the policy took it | its Q - max Q | actions taken '
+              'there |', '|---|---|---:|---:|---:|---:|---|']
+    for game, row in compared.items():
+      for action, by_action in row['by_reference_action'].items():
+        lines.append(
+            f"| {game} | {row['player']} | {action} | {by_action['states']} "
+            f"| {by_action['agreement']:.3f} | "
+            f"{by_action['reference_q_gap']:+.4f} | "
+            f"{by_action['taken_histogram']} |")
   return '\n'.join(lines)
 
 
