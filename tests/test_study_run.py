@@ -408,3 +408,22 @@ def test_the_second_object_players_study_changes_dr3_alone_on_the_same_data():
   assert [label for label, _, _ in study_config.baseline_methods(v2)] == [
       'object_players_v1/bc', 'object_players_v1/scaled_ql']
   assert 'bc' not in [method.name for method in v2.methods]
+
+
+def test_the_third_object_players_study_changes_the_atoms_alone():
+  v2, v3 = study_config.OBJECT_PLAYERS_V2, study_config.OBJECT_PLAYERS_V3
+  assert v3.dataset == v2.dataset
+  assert runs.data_root('/r', v3) == runs.data_root('/r', v2)
+  assert runs.study_root('/r', v3) not in (runs.study_root('/r', v2),
+                                           runs.data_root('/r', v2))
+  for name in ('scaled_ql', 'no_cql', 'mse'):
+    before = dataclasses.asdict(v2.learner_config(v2.method(name)))
+    after = dataclasses.asdict(v3.learner_config(v3.method(name)))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {'num_atoms'}, name
+    # The atom spacing of 51 atoms on [-2, 2], where the known-answer task
+    # at discount 0.99 was learned.
+    assert (after['v_max'] - after['v_min']) / (after['num_atoms'] - 1) == (
+        pytest.approx(4.0 / 50))
+  assert [label for label, _, _ in study_config.baseline_methods(v3)] == [
+      'object_players_v1/bc', 'object_players_v2/scaled_ql']
