@@ -432,7 +432,7 @@ OBJECT_PLAYERS_V2 = _object_players_successor(
 # the best (Breakout's serve: NOOP instead of FIRE), a gap of 1% of the value;
 # on the two-game known-answer task at 0.99 (docs/KNOWN_ANSWER.md, section 6)
 # v2's learner (51 atoms, spacing 0.2) returned what random play does (0.41
-# against 0.40, 5 seeds) and 126 atoms restored it (0.88, 3 seeds; greedy
+# against 0.40, 5 seeds) and 126 atoms restored it (0.93, 5 seeds; greedy
 # optimal 0.59 -> 0.91). Chosen from that task, not from evaluation scores.
 # Its baselines: BC (v1's runs; no atoms) and v2's Scaled QL.
 OBJECT_PLAYERS_V3_LEARNER = {**OBJECT_PLAYERS_V2_LEARNER, 'num_atoms': 126}
