@@ -393,16 +393,25 @@ def test_a_study_shares_its_base_learner_across_its_methods():
       study_config.STUDY.method('scaled_ql')).n_step == 10
 
 
+def _learner_settings(study_before, study_after, method_name):
+  """The learner settings of one method in two studies, as dicts."""
+  return tuple(
+      dataclasses.asdict(study.learner_config(study.method(method_name)))
+      for study in (study_before, study_after))
+
+
+def _changed(before, after):
+  return {key for key in before if before[key] != after[key]}
+
+
 def test_the_second_object_players_study_changes_dr3_alone_on_the_same_data():
   v1, v2 = study_config.OBJECT_PLAYERS, study_config.OBJECT_PLAYERS_V2
   assert v2.dataset == v1.dataset
   assert runs.data_root('/r', v2) == runs.study_root('/r', v1)
   assert runs.study_root('/r', v2) != runs.study_root('/r', v1)
   for name in ('scaled_ql', 'no_cql', 'mse'):
-    before = dataclasses.asdict(v1.learner_config(v1.method(name)))
-    after = dataclasses.asdict(v2.learner_config(v2.method(name)))
-    changed = {k for k in before if before[k] != after[k]}
-    assert changed == {'dr3_coefficient'}, name
+    before, after = _learner_settings(v1, v2, name)
+    assert _changed(before, after) == {'dr3_coefficient'}, name
     assert after['dr3_coefficient'] == 1.0
   # BC has no DR3: its runs are v1's, shown beside v2's methods.
   assert [label for label, _, _ in study_config.baseline_methods(v2)] == [
@@ -417,10 +426,8 @@ def test_the_third_object_players_study_changes_the_atoms_alone():
   assert runs.study_root('/r', v3) not in (runs.study_root('/r', v2),
                                            runs.data_root('/r', v2))
   for name in ('scaled_ql', 'no_cql', 'mse'):
-    before = dataclasses.asdict(v2.learner_config(v2.method(name)))
-    after = dataclasses.asdict(v3.learner_config(v3.method(name)))
-    changed = {k for k in before if before[k] != after[k]}
-    assert changed == {'num_atoms'}, name
+    before, after = _learner_settings(v2, v3, name)
+    assert _changed(before, after) == {'num_atoms'}, name
     # The atom spacing of 51 atoms on [-2, 2], where the known-answer task
     # at discount 0.99 was learned.
     assert (after['v_max'] - after['v_min']) / (after['num_atoms'] - 1) == (

@@ -385,17 +385,7 @@ OBJECT_PLAYERS = Study(
     work_subdir='object_players_v1',
     base_learner=tuple(KNOWN_ANSWER_LEARNER.items()))
 
-# The same data and question with DR3 at 1.0 (docs/STUDY.md, "Dissection
-# before more runs" and "DR3's weight, over seeds"): on the study's data at
-# 0.03 the network's features collapsed (within-game cosine 0.998-0.9999,
-# Q-values constant over states, one greedy action per game) and the DR3
-# term sat at its bound (features of unit norm: |phi(s).phi(s')| <= 1, so the
-# term is at most the coefficient, 0.03 nats against a TD cross-entropy of
-# ~3.4); at 1.0 the features stayed apart in every seed dissected, and on
-# the known-answer problems 1.0 kept the optimal policy in every seed
-# (docs/KNOWN_ANSWER.md, section 5). Chosen from those diagnostics, not from
-# evaluation scores. BC has no DR3: its runs are object_players_v1's, not
-# run again.
+
 def _object_players_successor(name, learner, scaled_ql_description,
                                baselines):
   """object_players_v1's data, seeds and budget with another learner.
@@ -419,6 +409,17 @@ def _object_players_successor(name, learner, scaled_ql_description,
       baselines=baselines, base_learner=tuple(learner.items()))
 
 
+# The same data and question with DR3 at 1.0 (docs/STUDY.md, "Dissection
+# before more runs" and "DR3's weight, over seeds"): on the study's data at
+# 0.03 the network's features collapsed (within-game cosine 0.998-0.9999,
+# Q-values constant over states, one greedy action per game) and the DR3
+# term sat at its bound (features of unit norm: |phi(s).phi(s')| <= 1, so the
+# term is at most the coefficient, 0.03 nats against a TD cross-entropy of
+# ~3.4); at 1.0 the features stayed apart in every seed dissected, and on
+# the known-answer problems 1.0 kept the optimal policy in every seed
+# (docs/KNOWN_ANSWER.md, section 5). Chosen from those diagnostics, not from
+# evaluation scores. BC has no DR3: its runs are object_players_v1's, not
+# run again.
 OBJECT_PLAYERS_V2_LEARNER = {**KNOWN_ANSWER_LEARNER, 'dr3_coefficient': 1.0}
 OBJECT_PLAYERS_V2 = _object_players_successor(
     'object_players_v2', OBJECT_PLAYERS_V2_LEARNER,
