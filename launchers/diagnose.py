@@ -36,6 +36,9 @@ _CHECKPOINTS = flags.DEFINE_string(
 _NUM_STATES = flags.DEFINE_integer('num_states', 1024,
                                    'States probed, over all games.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seeds the sampled states.')
+_RETURN_HORIZON = flags.DEFINE_integer(
+    'return_horizon', checkpoint_diagnosis.DEFAULT_RETURN_HORIZON,
+    "Steps of the data's discounted return compared with Q(s, a_data).")
 _PLAY_EPISODES = flags.DEFINE_integer(
     'play_episodes', 0, 'Episodes per game played with the evaluation policy '
     'to compare its Q-values with the returns that followed (0: none).')
@@ -44,7 +47,8 @@ _MAX_EPISODE_FRAMES = flags.DEFINE_integer(
     'Frame cap of the played episodes.')
 _JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
 field_checks.register_validators(['checkpoints', 'num_states', 'workdir',
-                                  'play_episodes', 'max_episode_frames'])
+                                  'play_episodes', 'max_episode_frames',
+                                  'return_horizon'])
 
 
 def main(argv):
@@ -57,7 +61,8 @@ def main(argv):
                                      _DATA_DIR.value)
   checkpoint, results = checkpoint_diagnosis.diagnose_checkpoint(
       path, _DATASET.value, _CHECKPOINTS.value,
-      _NUM_STATES.value, _SEED.value, _DATA_DIR.value)
+      _NUM_STATES.value, _SEED.value, _DATA_DIR.value,
+      _RETURN_HORIZON.value)
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
   print(checkpoint_diagnosis.format_diagnostics(results))
   played = None

@@ -18,10 +18,11 @@ GAMES = ('Pong', 'Breakout')
 NUM_ACTIONS = (6, 4)
 
 
-def _batch(observation, game_id, action):
+def _batch(observation, game_id, action, reward=None):
   return MultiGameTransition(
       observation=observation, action=action,
-      reward=np.zeros(len(action), np.float32),
+      reward=(np.zeros(len(action), np.float32) if reward is None
+              else reward),
       discount=np.ones(len(action), np.float32),
       next_observation=observation, game_id=game_id)
 
@@ -117,6 +118,47 @@ def test_value_calibration_refuses_mismatched_episodes():
     diagnostics.value_calibration([np.zeros(2)], [], 0.9)
 
 
+def test_return_calibration_matches_a_hand_computation():
+  # Deviations from the means (2 and 1): predicted [-1, 0, 1], realised
+  # [-1, 1, 0]: covariance 1 / 3, both variances 2 / 3, correlation 0.5.
+  calibration = diagnostics.return_calibration(np.array([1.0, 2.0, 3.0]),
+                                               np.array([0.0, 2.0, 1.0]))
+  assert calibration == pytest.approx({
+      'mean_predicted': 2.0, 'mean_realised': 1.0, 'overestimation': 1.0,
+      'correlation': 0.5})
+  constant = diagnostics.return_calibration(np.ones(3), np.arange(3.0))
+  assert constant['correlation'] is None
+  with pytest.raises(ValueError, match=r'got shapes \(3,\) and \(2,\)'):
+    diagnostics.return_calibration(np.ones(3), np.ones(2))
+
+
+def test_data_return_calibration_compares_the_data_actions_q_with_returns():
+  network = make_network(TINY_LEARNER, NUM_ACTIONS)
+  params = network.init(jax.random.PRNGKey(2))
+  rng = np.random.default_rng(2)
+  game_id = np.array([1, 0, 1, 1, 0], np.int32)
+  action = np.array([3, 5, 0, 2, 1], np.int32)
+  returns = np.array([0.5, -1.0, 2.0, 0.0, 0.25], np.float32)
+  batch = _batch(rng.integers(0, 256, (5, 84, 84, 4), np.uint8), game_id,
+                 action, returns)
+
+  results = diagnostics.data_return_calibration(network, params, batch, GAMES)
+
+  q = np.asarray(network.apply(params, batch.observation,
+                               batch.game_id).q_values)
+  for index, game in enumerate(GAMES):
+    rows = np.flatnonzero(game_id == index)
+    predicted = q[rows, action[rows]]
+    assert results[game]['states'] == len(rows)
+    np.testing.assert_allclose(results[game]['mean_predicted'],
+                               predicted.mean(), rtol=1e-5)
+    np.testing.assert_allclose(results[game]['mean_realised'],
+                               returns[rows].mean(), rtol=1e-6)
+    np.testing.assert_allclose(
+        results[game]['correlation'],
+        np.corrcoef(predicted, returns[rows])[0, 1], rtol=1e-4)
+
+
 def test_reference_agreement_matches_a_hand_computation():
   # Three states; the reference player would FIRE (1) in the first two and
   # move (2) in the third. The policy took 0, 1, 2.
@@ -163,8 +205,12 @@ def test_diagnose_command_prints_a_table_for_a_checkpoint(
   assert '| game | states | within-game cosine |' in completed.stdout
   assert '| Pong |' in completed.stdout and '| Breakout |' in completed.stdout
   assert '| game | episodes | mean return |' in completed.stdout
+  assert '| game | states | Q(s, a_data) |' in completed.stdout
   written = json.loads((tmp_path / 'diagnostics.json').read_text())
   for game in ('Pong', 'Breakout'):
+    on_data = written['games'][game]
+    assert on_data['data_returns']['horizon'] == 1000
+    assert on_data['data_returns']['states'] == on_data['num_states']
     played = written['played'][game]
     # 200 frames at a frame skip of 4: 50 agent steps at most.
     assert played['episode_steps'][0] <= 50

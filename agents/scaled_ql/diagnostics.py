@@ -37,10 +37,14 @@ greedy value the network put them. A reference action that is needed (a
 serve in Breakout) but valued a hair below another action is never taken by
 a greedy policy, and the episode stalls.
 
+And, on dataset states (data_return_calibration): Q(s, a_data) against the
+discounted return that followed in the data, a sample of the behaviour's
+value, the one known answer the data hold for every state.
+
 Pure NumPy/JAX: nothing here imports acme, TensorFlow, Reverb or Launchpad.
 """
 
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import jax
 import numpy as np
@@ -207,12 +211,67 @@ def value_calibration(chosen_q: Sequence[np.ndarray],
         np.clip(np.asarray(episode_rewards, np.float64), -reward_clip,
                 reward_clip), discount))
   all_predicted = np.concatenate(predicted)
-  all_realised = np.concatenate(realised)
   return {
       'steps': int(len(all_predicted)),
-      'mean_predicted': float(all_predicted.mean()),
-      'mean_realised': float(all_realised.mean()),
-      'overestimation': float(np.mean(all_predicted - all_realised)),
+      **return_calibration(all_predicted, np.concatenate(realised)),
       'first_step_predicted': float(np.mean([p[0] for p in predicted])),
       'first_step_realised': float(np.mean([r[0] for r in realised])),
   }
+
+
+def return_calibration(predicted: np.ndarray,
+                       realised: np.ndarray) -> Dict[str, Optional[float]]:
+  """Q-values against the discounted returns they predict, over states.
+
+  Returns {'mean_predicted', 'mean_realised', 'overestimation' (mean of
+  predicted - realised), 'correlation' (Pearson, over states: whether the
+  values rank states as their returns do; None where either is constant)}.
+  """
+  predicted = np.asarray(predicted, np.float64)
+  realised = np.asarray(realised, np.float64)
+  if predicted.shape != realised.shape or predicted.ndim != 1 or not len(
+      predicted):
+    raise ValueError(f'return_calibration needs two equal, non-empty 1-D '
+                     f'arrays, got shapes {predicted.shape} and '
+                     f'{realised.shape}.')
+  correlation = None
+  if predicted.std() > 0 and realised.std() > 0:
+    correlation = float(np.corrcoef(predicted, realised)[0, 1])
+  return {
+      'mean_predicted': float(predicted.mean()),
+      'mean_realised': float(realised.mean()),
+      'overestimation': float(np.mean(predicted - realised)),
+      'correlation': correlation,
+  }
+
+
+def data_return_calibration(
+    network: MultiGameQNetwork, params: Any, batch: MultiGameTransition,
+    games: Sequence[str]) -> Dict[str, Dict[str, Any]]:
+  """Q(s, a_data) against the data's own discounted return, per game.
+
+  `batch` must be loaded with an n-step horizon over which gamma^n is
+  negligible (e.g. 1,000 steps at 0.99: 4e-5): its reward is then the
+  clipped, discounted return that followed (s, a_data) in the data, a sample
+  of the behaviour's Q^beta(s, a_data). A Q-learner's values of the data's
+  actions lie at or above Q^beta where it has learned to improve on the
+  behaviour; a correlation near 0 says the values do not yet tell the
+  states' returns apart. Episodes cut by a frame cap miss what would have
+  followed their last steps.
+
+  Returns {game: {'states', **return_calibration(...)}} for every game with
+  states in the batch.
+  """
+  q_values = np.asarray(jax.device_get(jax.jit(network.apply)(
+      params, batch.observation, batch.game_id).q_values))
+  game_ids = np.asarray(batch.game_id)
+  actions = np.asarray(batch.action)
+  rewards = np.asarray(batch.reward)
+  results = {}
+  for game_id, game in enumerate(games):
+    rows = np.flatnonzero(game_ids == game_id)
+    if not len(rows):
+      continue
+    results[game] = {'states': int(len(rows)), **return_calibration(
+        q_values[rows, actions[rows]], rewards[rows])}
+  return results

@@ -17,11 +17,17 @@ from launchers.programs import checkpoint_loading
 from launchers.programs import evaluator as evaluator_lib
 
 
+# Steps of the data's return behind each probed state: gamma^1000 at 0.99 is
+# 4e-5, so the return is the data's full discounted return-to-go.
+DEFAULT_RETURN_HORIZON = 1000
+
+
 def _loader_config(games, dataset, checkpoints, num_states=1024, seed=0,
-                   data_dir=None) -> loader.LoaderConfig:
+                   data_dir=None, n_step=1, discount=0.99
+                   ) -> loader.LoaderConfig:
   return loader.LoaderConfig(
       games=games, source=dataset, data_dir=data_dir, checkpoints=checkpoints,
-      batch_size=num_states, seed=seed)
+      batch_size=num_states, seed=seed, n_step=n_step, discount=discount)
 
 
 def check_input(path: str, dataset: str, checkpoints: str = 'all',
@@ -35,16 +41,27 @@ def check_input(path: str, dataset: str, checkpoints: str = 'all',
 
 def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
                         num_states: int = 1024, seed: int = 0,
-                        data_dir=None):
-  """(loaded checkpoint, per-game diagnostics) on `num_states` dataset states."""
+                        data_dir=None,
+                        return_horizon: int = DEFAULT_RETURN_HORIZON):
+  """(loaded checkpoint, per-game diagnostics) on `num_states` dataset states:
+  diagnostics.representation_diagnostics' and, under 'data_returns',
+  diagnostics.data_return_calibration's over `return_horizon` steps at the
+  learner's discount."""
   checkpoint = checkpoint_loading.load_checkpoint(path)
   games = checkpoint.builder.config.games
   iterator = loader.make_multigame_iterator(_loader_config(
-      games, dataset, checkpoints, num_states, seed, data_dir))
+      games, dataset, checkpoints, num_states, seed, data_dir,
+      n_step=return_horizon,
+      discount=checkpoint.builder.config.learner.discount))
   batch = jax.tree_util.tree_map(np.asarray, next(iterator))
-  return checkpoint, diagnostics.representation_diagnostics(
-      checkpoint.builder.make_networks(), checkpoint.params, batch, games,
-      seed=seed)
+  networks = checkpoint.builder.make_networks()
+  results = diagnostics.representation_diagnostics(
+      networks, checkpoint.params, batch, games, seed=seed)
+  calibration = diagnostics.data_return_calibration(
+      networks, checkpoint.params, batch, games)
+  for game, row in calibration.items():
+    results[game]['data_returns'] = {'horizon': return_horizon, **row}
+  return checkpoint, results
 
 
 def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
@@ -162,4 +179,16 @@ def format_diagnostics(results) -> str:
         f"{row['greedy_action_share']:.2f} | {row['q_state_std']:.4f} | "
         f"{row['action_gap']:.4f} | {row['data_action_advantage']:+.4f} | "
         f"{row['greedy_action_data_share']:.3f} |")
+  lines += ['', '| game | states | Q(s, a_data) | discounted return that '
+            'followed in the data | over-estimation | correlation over '
+            'states |', '|---|---:|---:|---:|---:|---:|']
+  for game, row in results.items():
+    calibration = row['data_returns']
+    correlation = calibration['correlation']
+    lines.append(
+        f"| {game} | {calibration['states']} | "
+        f"{calibration['mean_predicted']:.3f} | "
+        f"{calibration['mean_realised']:.3f} | "
+        f"{calibration['overestimation']:+.3f} | "
+        f"{'-' if correlation is None else f'{correlation:+.3f}'} |")
   return '\n'.join(lines)

@@ -91,7 +91,7 @@ _COUNTS = (
     # launchers.evaluate, diagnose, make_dataset, demo, stack_check
     'episodes', 'max_episode_frames', 'num_states', 'num_checkpoints',
     'episodes_per_checkpoint', 'steps_per_checkpoint', 'lookahead_horizon',
-    'lookahead_commit_steps', 'num_items',
+    'lookahead_commit_steps', 'num_items', 'return_horizon',
     # Launchpad's flag, checked in the launching process (command_line)
     'lp_termination_notice_secs',
 )
