@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -194,6 +195,39 @@ def test_a_run_whose_folder_another_runner_holds_is_refused(seed_0_runs):
       offline.run_one(STUDY, method, 1, root, results_dir)
   assert not os.path.exists(
       results.result_path(results_dir, STUDY.name, method.name, 1))
+
+
+def test_a_trained_checkpoint_short_of_its_budget_names_the_run(seed_0_runs):
+  root, _, _ = seed_0_runs
+  workdir = runs.workdir(root, STUDY, 'scaled_ql', 0)
+  assert runs.trained_checkpoint(workdir, STUDY.num_steps,
+                                 'scaled_ql seed 0').step == STUDY.num_steps
+  with pytest.raises(RuntimeError, match=(
+      f'scaled_ql seed 0 stopped at learner step {STUDY.num_steps} of '
+      f'{STUDY.num_steps + 1}; run it again to resume')):
+    runs.trained_checkpoint(workdir, STUDY.num_steps + 1, 'scaled_ql seed 0')
+
+
+def test_a_stop_signal_during_training_ends_the_run_as_stopped(tmp_path):
+  # A real SIGINT under the training's own stop check, before any checkpoint
+  # exists: the run ends as stopped, not with "no readable checkpoint".
+  code = textwrap.dedent(f"""
+      import os, signal
+      from benchmarks.study import runs
+      from launchers.programs import endings, stop
+      with stop.signal_stop_check() as should_stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        while not should_stop():
+          pass
+      try:
+        runs.trained_checkpoint({str(tmp_path)!r}, 10, 'scaled_ql seed 0')
+      except endings.StopRequested as stopped:
+        print('stopped by signal', stopped.args[0])
+      """)
+  process = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT,
+                           capture_output=True, text=True, check=False)
+  assert process.returncode == 0, process.stderr[-3000:]
+  assert process.stdout.strip() == f'stopped by signal {int(signal.SIGINT)}'
 
 
 FINETUNING = study_config.Study(

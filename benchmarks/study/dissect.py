@@ -37,7 +37,7 @@ from benchmarks.study import results as results_lib
 from benchmarks.study import runs
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_diagnosis
-from launchers.programs import checkpoint_loading
+from launchers.programs import endings
 from launchers.programs import field_checks
 from launchers.programs import offline_program
 from launchers.programs import plots
@@ -101,11 +101,7 @@ def dissect(study: study_config.Study, method: study_config.Method,
                            results_lib.DISSECTION_SUBDIR, name))
   with workdir_lock.WorkdirLock(experiment.workdir):
     offline_program.run(experiment, launch_type='single_process')
-  checkpoint = checkpoint_loading.load_checkpoint(
-      checkpoint_loading.checkpoint_path(experiment.workdir, None))
-  if checkpoint.step != num_steps:
-    raise RuntimeError(f'{name} stopped at learner step {checkpoint.step} of '
-                       f'{num_steps}; run it again to resume.')
+  checkpoint = runs.trained_checkpoint(experiment.workdir, num_steps, name)
   dataset = study.dataset
   _, on_data = checkpoint_diagnosis.diagnose_checkpoint(
       checkpoint.path, experiment.dataset, dataset.learn_from, num_states,
@@ -159,6 +155,7 @@ def main(argv, study_name, method_name, overrides, name, seed, num_steps,
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not name.value:
     raise app.UsageError('--name is required: it names the result file.')
+  endings.install_stop_signals()
   # diagnose's --play_episodes may be 0 (play nothing); a dissection plays.
   if play_episodes.value < 1:
     raise app.UsageError(
@@ -189,4 +186,4 @@ def main(argv, study_name, method_name, overrides, name, seed, num_steps,
 
 if __name__ == '__main__':
   _flags = _define_flags()
-  app.run(lambda argv: main(argv, **_flags))
+  endings.run(lambda argv: main(argv, **_flags))

@@ -88,12 +88,8 @@ def run_one(study: study_config.Study, method: study_config.Method, seed: int,
     transfer = (transfer_check(study, experiment, root)
                 if experiment.init_checkpoint else None)
     offline_program.run(experiment, launch_type='single_process')
-  checkpoint = checkpoint_loading.checkpoint_path(experiment.workdir, None)
-  loaded = checkpoint_loading.load_checkpoint(checkpoint)
-  if loaded.step != study.num_steps:
-    raise RuntimeError(f'{method.name} seed {seed} stopped at learner step '
-                       f'{loaded.step} of {study.num_steps}; run it again to '
-                       'resume.')
+  loaded = runs.trained_checkpoint(experiment.workdir, study.num_steps,
+                                  f'{method.name} seed {seed}')
   final = final_evaluation(study, loaded, seed)
   result = {
       'schema_version': results_lib.SCHEMA_VERSION, 'study': study.name,

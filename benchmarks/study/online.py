@@ -130,13 +130,9 @@ def run_one(study: study_config.OnlineStudy, method: study_config.Method,
                                  checkpoint)
     with workdir_lock.WorkdirLock(experiment.workdir):
       finetune_experiment.run(experiment, study.launch_type)
-    loaded = checkpoint_loading.load_checkpoint(
-        checkpoint_loading.checkpoint_path(experiment.workdir, None))
-    if loaded.step != experiment.num_learner_steps:
-      raise RuntimeError(
-          f'{method.name} seed {seed} on {variant.label} stopped at learner '
-          f'step {loaded.step} of {experiment.num_learner_steps}; run it '
-          'again to resume.')
+    loaded = runs.trained_checkpoint(
+        experiment.workdir, experiment.num_learner_steps,
+        f'{method.name} seed {seed} on {variant.label}')
     scores = final_evaluation(experiment, loaded, study.final_episodes, seed)
     final[variant.label] = {'episode_scores': scores,
                             'mean_score': sum(scores) / len(scores)}

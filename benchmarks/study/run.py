@@ -17,7 +17,9 @@ Launchpad with Reverb. It evaluates the final parameters and writes
 checkpoint.
 Runs whose file exists are skipped, so the study resumes across sessions
 and machines once the files are committed; an interrupted run resumes
-from the latest checkpoint of its work directory. Runs go seed by seed
+from the latest checkpoint of its work directory. Ctrl-C or SIGTERM stops
+the run in progress and ends the command with exit status 3 (STOPPED) and
+the line that runs it again. Runs go seed by seed
 (every method's seed 0 first), so a partial study compares all methods.
 """
 
@@ -32,7 +34,7 @@ from benchmarks.study import offline
 from benchmarks.study import online
 from benchmarks.study import results as results_lib
 from benchmarks.study import runs
-
+from launchers.programs import endings
 
 
 def _define_flags():
@@ -62,6 +64,7 @@ def main(argv, study_name, root, results_dir, methods, seeds, max_runs,
          list_only):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  endings.install_stop_signals()
   try:
     study = study_config.study_named(study_name.value)
     chosen_seeds = [int(s) for s in seeds.value] if seeds.value else None
@@ -107,4 +110,4 @@ def main(argv, study_name, root, results_dir, methods, seeds, max_runs,
 
 if __name__ == '__main__':
   _flags = _define_flags()
-  app.run(lambda argv: main(argv, **_flags))
+  endings.run(lambda argv: main(argv, **_flags))

@@ -16,6 +16,8 @@ import jax
 from agents.scaled_ql import checkpointing
 from benchmarks.study import config as study_config
 from benchmarks.study import results as results_lib
+from launchers.programs import checkpoint_loading
+from launchers.programs import endings
 from launchers.programs import plots
 
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -135,3 +137,22 @@ def run_record(started: RunStart) -> Dict:
           'code_version': started.code_version,
           'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
           'devices': [str(d) for d in jax.devices()]}
+
+
+def trained_checkpoint(workdir: str, num_steps: int,
+                       what: str) -> checkpoint_loading.LoadedCheckpoint:
+  """The final checkpoint of a training run that has just returned.
+
+  Raises:
+    endings.StopRequested: a stop signal ended the training early (the
+      command ends as stopped, with the line that runs it again).
+    RuntimeError: the training returned short of `num_steps` for another
+      reason; `what` names the run.
+  """
+  endings.raise_if_stop_signalled()
+  loaded = checkpoint_loading.load_checkpoint(
+      checkpoint_loading.checkpoint_path(workdir, None))
+  if loaded.step != num_steps:
+    raise RuntimeError(f'{what} stopped at learner step {loaded.step} of '
+                       f'{num_steps}; run it again to resume.')
+  return loaded

@@ -104,6 +104,15 @@ def raise_dropped_stop_signal():
     raise StopRequested(signum)
 
 
+def raise_if_stop_signalled():
+  """Raises StopRequested if a stop signal has arrived, also one that another
+  handler recorded (stop.signal_stop_check, Launchpad's stop): work that
+  follows a step the signal ended early (a study's final evaluation after
+  its training) does not go on."""
+  if _SIGNALS.received is not None:
+    raise StopRequested(_SIGNALS.received)
+
+
 def hand_over_to_launchpad():
   """From now on a stop signal is recorded, not raised: Launchpad's worker
   manager stops the program (`stop_launched_program_if_signalled`).
