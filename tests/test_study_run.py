@@ -130,8 +130,17 @@ def test_a_dissection_trains_a_changed_method_and_records_its_values(
   assert cells[2] == '0'
   assert float(cells[4]) == pytest.approx(
       written['on_data'][game]['within_game_cosine'], abs=1e-4)
-  assert float(cells[-1].rstrip(' |\n')) == pytest.approx(
+  assert float(cells[-3]) == pytest.approx(
       written['played'][game]['overestimation'], abs=0.01)
+  on_data_returns = written['on_data'][game]['data_returns']
+  assert float(cells[-2]) == pytest.approx(on_data_returns['overestimation'],
+                                           abs=0.01)
+  correlation = cells[-1].rstrip(' |\n')
+  if on_data_returns['correlation'] is None:
+    assert correlation == '-'
+  else:
+    assert float(correlation) == pytest.approx(
+        on_data_returns['correlation'], abs=1e-3)
 
 
 def _dissection(name, seed, changes, cosine, overestimation, returns):

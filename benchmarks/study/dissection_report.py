@@ -55,11 +55,19 @@ def table(dissections: Sequence[Mapping], study) -> List[str]:
   lines = ['| variant | changes | seed | game | within-game cosine | Q std '
            'over states | greedy action share | data share of greedy action '
            '| score played | Q of actions taken | discounted return that '
-           'followed | over-estimation |',
-           '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+           "followed | over-estimation | Q(s, a_data) - the data's return | "
+           "correlation with the data's return |",
+           '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
+           '---:|']
   for dissection in dissections:
     for game, on_data in dissection['on_data'].items():
       played = dissection['played'][game]
+      # Dissections written before data_return_calibration existed lack it.
+      calibration = on_data.get('data_returns')
+      data_overestimation = ('-' if calibration is None else
+                             f"{calibration['overestimation']:+.2f}")
+      correlation = calibration and calibration['correlation']
+      correlation = '-' if correlation is None else f'{correlation:+.3f}'
       lines.append(
           f"| {dissection['name']} | {_changes(dissection, study)} | "
           f"{dissection['seed']} | {game} | "
@@ -70,7 +78,8 @@ def table(dissections: Sequence[Mapping], study) -> List[str]:
           f"{np.mean(played['episode_returns']):.1f} "
           f"({len(played['episode_returns'])}) | "
           f"{played['mean_predicted']:.2f} | {played['mean_realised']:.2f} | "
-          f"{played['overestimation']:+.2f} |")
+          f"{played['overestimation']:+.2f} | "
+          f"{data_overestimation} | {correlation} |")
   return lines
 
 
