@@ -23,6 +23,7 @@ from benchmarks.study import report
 from benchmarks.study import results
 from benchmarks.study import runs
 from launchers.programs import checkpoint_loading
+from launchers.programs import endings
 from launchers.programs import workdir_lock
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -206,8 +207,11 @@ def test_a_run_whose_folder_another_runner_holds_is_refused(seed_0_runs):
       results.result_path(results_dir, STUDY.name, method.name, 1))
 
 
-def test_a_trained_checkpoint_short_of_its_budget_names_the_run(seed_0_runs):
+def test_a_trained_checkpoint_short_of_its_budget_names_the_run(
+    seed_0_runs, monkeypatch):
   root, _, _ = seed_0_runs
+  # Stop tests earlier in this process leave their signal recorded.
+  monkeypatch.setattr(endings._SIGNALS, 'received', None)
   workdir = runs.workdir(root, STUDY, 'scaled_ql', 0)
   assert runs.trained_checkpoint(workdir, STUDY.num_steps,
                                  'scaled_ql seed 0').step == STUDY.num_steps

@@ -149,10 +149,16 @@ def trained_checkpoint(workdir: str, num_steps: int,
     RuntimeError: the training returned short of `num_steps` for another
       reason; `what` names the run.
   """
-  endings.raise_if_stop_signalled()
-  loaded = checkpoint_loading.load_checkpoint(
-      checkpoint_loading.checkpoint_path(workdir, None))
+  # A finished run is finished whatever signal arrived; only a short one
+  # asks why it is short.
+  try:
+    loaded = checkpoint_loading.load_checkpoint(
+        checkpoint_loading.checkpoint_path(workdir, None))
+  except ValueError:
+    endings.raise_if_stop_signalled()
+    raise
   if loaded.step != num_steps:
+    endings.raise_if_stop_signalled()
     raise RuntimeError(f'{what} stopped at learner step {loaded.step} of '
                        f'{num_steps}; run it again to resume.')
   return loaded
