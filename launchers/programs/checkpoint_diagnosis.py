@@ -23,11 +23,12 @@ DEFAULT_RETURN_HORIZON = 1000
 
 
 def _loader_config(games, dataset, checkpoints, num_states=1024, seed=0,
-                   data_dir=None, n_step=1, discount=0.99
-                   ) -> loader.LoaderConfig:
+                   data_dir=None, **loading) -> loader.LoaderConfig:
+  """The probed states' LoaderConfig; `loading` sets further fields (n_step,
+  discount), LoaderConfig's defaults otherwise."""
   return loader.LoaderConfig(
       games=games, source=dataset, data_dir=data_dir, checkpoints=checkpoints,
-      batch_size=num_states, seed=seed, n_step=n_step, discount=discount)
+      batch_size=num_states, seed=seed, **loading)
 
 
 def check_input(path: str, dataset: str, checkpoints: str = 'all',
