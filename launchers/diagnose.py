@@ -39,6 +39,11 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seeds the sampled states.')
 _RETURN_HORIZON = flags.DEFINE_integer(
     'return_horizon', checkpoint_diagnosis.DEFAULT_RETURN_HORIZON,
     "Steps of the data's discounted return compared with Q(s, a_data).")
+_REFERENCE_STATES = flags.DEFINE_integer(
+    'reference_states', 0, "Data states per game at which the greedy action "
+    "is compared with the object player's, for games with one, by replaying "
+    'the recording (atari_data.replay; --dataset recorded by '
+    'launchers.make_dataset); 0: none.')
 _PLAY_EPISODES = flags.DEFINE_integer(
     'play_episodes', 0, 'Episodes per game played with the evaluation policy '
     'to compare its Q-values with the returns that followed (0: none).')
@@ -48,7 +53,7 @@ _MAX_EPISODE_FRAMES = flags.DEFINE_integer(
 _JSON = flags.DEFINE_string('json', None, 'Also write the results here.')
 field_checks.register_validators(['checkpoints', 'num_states', 'workdir',
                                   'play_episodes', 'max_episode_frames',
-                                  'return_horizon'])
+                                  'return_horizon', 'reference_states'])
 
 
 def main(argv):
@@ -58,11 +63,11 @@ def main(argv):
   with endings.bad_input():
     path = checkpoint_loading.checkpoint_path(_WORKDIR.value, _CHECKPOINT.value)
     checkpoint_diagnosis.check_input(path, _DATASET.value, _CHECKPOINTS.value,
-                                     _DATA_DIR.value)
+                                     _DATA_DIR.value, _REFERENCE_STATES.value)
   checkpoint, results = checkpoint_diagnosis.diagnose_checkpoint(
       path, _DATASET.value, _CHECKPOINTS.value,
       _NUM_STATES.value, _SEED.value, _DATA_DIR.value,
-      _RETURN_HORIZON.value)
+      _RETURN_HORIZON.value, _REFERENCE_STATES.value)
   print(f'{checkpoint.path} (learner step {checkpoint.step}):')
   print(checkpoint_diagnosis.format_diagnostics(results))
   played = None

@@ -177,6 +177,23 @@ def test_reference_agreement_matches_a_hand_computation():
   assert (move['states'], move['agreement'], move['reference_q_gap'],
           move['taken_histogram']) == (1, 1.0, 0.0, [0, 0, 1])
   assert set(agreement['by_reference_action']) == {'1', '2'}
+  assert agreement['reference_q_gap'] == pytest.approx(-0.1 / 3)
+  # FIRE beats one of two other actions in state 0, both in state 1; the
+  # move beats both in state 2.
+  assert agreement['reference_above_share'] == pytest.approx(
+      (0.5 + 1.0 + 1.0) / 3)
+
+
+def test_reference_above_share_counts_ties_half():
+  # All values equal: the reference action neither above nor below.
+  agreement = diagnostics.reference_action_agreement(
+      np.zeros((2, 4)), taken=np.array([0, 0]), reference=np.array([3, 1]))
+  assert agreement['reference_above_share'] == pytest.approx(0.5)
+  # Above one, tied with one, below one of three others: (1 + 0.5) / 3.
+  agreement = diagnostics.reference_action_agreement(
+      np.array([[0.0, 0.2, 0.2, 0.5]]), taken=np.array([3]),
+      reference=np.array([1]))
+  assert agreement['reference_above_share'] == pytest.approx(0.5)
 
 
 def test_reference_agreement_refuses_bad_shapes_and_actions():
@@ -199,6 +216,8 @@ def test_diagnose_command_prints_a_table_for_a_checkpoint(
       [sys.executable, '-m', 'launchers.diagnose', f'--workdir={tmp_path}',
        f'--dataset={tiny_atari_dataset}', '--num_states=64',
        '--play_episodes=1', '--max_episode_frames=200',
+       # Checkpoint 1 is the lookahead planner's, which does not replay.
+       '--checkpoints=0:1', '--reference_states=8',
        f'--json={tmp_path}/diagnostics.json'],
       capture_output=True, text=True, check=False)
   assert completed.returncode == 0, completed.stderr[-3000:]
@@ -211,6 +230,11 @@ def test_diagnose_command_prints_a_table_for_a_checkpoint(
     on_data = written['games'][game]
     assert on_data['data_returns']['horizon'] == 1000
     assert on_data['data_returns']['states'] == on_data['num_states']
+    # Replayed data states with the object player's action at each.
+    on_replayed = on_data['data_reference_player']
+    assert on_replayed['states'] == 8
+    assert 0.0 <= on_replayed['reference_above_share'] <= 1.0
+    assert on_replayed['reference_q_gap'] <= 0.0
     played = written['played'][game]
     # 200 frames at a frame skip of 4: 50 agent steps at most.
     assert played['episode_steps'][0] <= 50
@@ -227,6 +251,7 @@ def test_diagnose_command_prints_a_table_for_a_checkpoint(
         *(row['taken_histogram'] for row in by_action))] == played[
             'played_action_histogram']
   assert '| game | reference player | its action |' in completed.stdout
+  assert '| game | reference player | data states |' in completed.stdout
 
 
 def test_diagnose_refuses_a_negative_episode_count(tmp_path):

@@ -143,6 +143,10 @@ def reference_action_agreement(q_values: np.ndarray, taken: np.ndarray,
 
   Returns:
     {'agreement': share of states where taken == reference,
+     'reference_q_gap': mean over states of Q(s, a_ref) - max_b Q(s, b),
+     'reference_above_share': mean over states of the share of the other
+       actions valued below the reference action (ties count half): 1 when
+       it is always greedy, about 0.5 when the values do not rank it,
      'by_reference_action': {str(a): {'states': number of states whose
        reference action is a, 'agreement': share of them where a was taken,
        'reference_q_gap': mean of Q(s, a) - max_b Q(s, b) over them (0 when
@@ -166,6 +170,10 @@ def reference_action_agreement(q_values: np.ndarray, taken: np.ndarray,
                        f'{actions.min()}..{actions.max()}.')
   reference_q = q_values[np.arange(steps), reference]
   gap = reference_q - q_values.max(axis=1)
+  # Comparisons of the reference action with itself (a tie) are taken out.
+  above = ((reference_q[:, None] > q_values).sum(axis=1) + 0.5 * (
+      (reference_q[:, None] == q_values).sum(axis=1) - 1)) / max(
+          num_actions - 1, 1)
   by_action = {}
   for action in np.unique(reference):
     where = reference == action
@@ -177,6 +185,8 @@ def reference_action_agreement(q_values: np.ndarray, taken: np.ndarray,
                                        minlength=num_actions).tolist(),
     }
   return {'agreement': float(np.mean(taken == reference)),
+          'reference_q_gap': float(gap.mean()),
+          'reference_above_share': float(above.mean()),
           'by_reference_action': by_action}
 
 

@@ -8,6 +8,9 @@ measures what its network learned rather than only what it scores:
     batch's valid actions);
   * launchers.diagnose's numbers on --num_states states of the data
     (greedy action share, the data's share of the greedy action, ...);
+  * where the data are object players' (epsilon-greedy), the greedy action
+    against the player's at --reference_states replayed data states per
+    game (checkpoint_diagnosis.reference_player_on_data);
   * --play_episodes episodes per game of its evaluation policy, with the
     Q-values of the actions taken against the discounted returns that
     followed (over-estimation).
@@ -89,7 +92,8 @@ def logged_q(run_workdir: str):
 
 def dissect(study: study_config.Study, method: study_config.Method,
             seed: int, num_steps: int, name: str, root: str,
-            results_dir: str, num_states: int, play_episodes: int) -> str:
+            results_dir: str, num_states: int, play_episodes: int,
+            reference_states: int = 0) -> str:
   """Trains the variant, diagnoses it and writes its result; returns the
   result's path."""
   started = runs.run_started()
@@ -103,9 +107,12 @@ def dissect(study: study_config.Study, method: study_config.Method,
     offline_program.run(experiment, launch_type='single_process')
   checkpoint = runs.trained_checkpoint(experiment.workdir, num_steps, name)
   dataset = study.dataset
+  # Only the object players' recordings replay (atari_data.replay).
+  if dataset.behaviour != 'object_player':
+    reference_states = 0
   _, on_data = checkpoint_diagnosis.diagnose_checkpoint(
       checkpoint.path, experiment.dataset, dataset.learn_from, num_states,
-      seed)
+      seed, reference_states=reference_states)
   played = checkpoint_diagnosis.play_diagnostics(
       checkpoint, play_episodes, dataset.max_episode_frames,
       runs.FINAL_EVALUATION_SEED + seed)
@@ -137,6 +144,9 @@ def _define_flags():
       num_steps=flags.DEFINE_integer('num_steps', 10_000, 'Learner updates.'),
       num_states=flags.DEFINE_integer('num_states', 2048,
                                       'Data states diagnosed, over all games.'),
+      reference_states=flags.DEFINE_integer(
+          'reference_states', 1000, "Replayed data states per game compared "
+          "with the object player's action (object players' data only)."),
       play_episodes=flags.DEFINE_integer(
           'play_episodes', 3, 'Episodes per game played for the values.'),
       root=flags.DEFINE_string(
@@ -145,12 +155,13 @@ def _define_flags():
       results_dir=flags.DEFINE_string(
           'results_dir', results_lib.DEFAULT_RESULTS_DIR,
           'Where results go (committed).'))
-  field_checks.register_validators(['num_steps', 'num_states'])
+  field_checks.register_validators(['num_steps', 'num_states',
+                                    'reference_states'])
   return holders
 
 
 def main(argv, study_name, method_name, overrides, name, seed, num_steps,
-         num_states, play_episodes, root, results_dir):
+         num_states, reference_states, play_episodes, root, results_dir):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not name.value:
@@ -181,7 +192,7 @@ def main(argv, study_name, method_name, overrides, name, seed, num_steps,
   data.ensure_dataset(study.dataset, runs.data_root(root.value, study))
   print(dissect(study, method, seed.value, num_steps.value, name.value,
                 root.value, results_dir.value, num_states.value,
-                play_episodes.value))
+                play_episodes.value, reference_states.value))
 
 
 if __name__ == '__main__':

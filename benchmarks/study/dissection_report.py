@@ -56,9 +56,10 @@ def table(dissections: Sequence[Mapping], study) -> List[str]:
            'over states | greedy action share | data share of greedy action '
            '| score played | Q of actions taken | discounted return that '
            "followed | over-estimation | Q(s, a_data) - the data's return | "
-           "correlation with the data's return |",
+           "correlation with the data's return | greedy = the player's "
+           "action (data states) | other actions below the player's |",
            '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'
-           '---:|']
+           '---:|---:|---:|']
   for dissection in dissections:
     for game, on_data in dissection['on_data'].items():
       played = dissection['played'][game]
@@ -68,6 +69,11 @@ def table(dissections: Sequence[Mapping], study) -> List[str]:
                              f"{calibration['overestimation']:+.2f}")
       correlation = calibration and calibration['correlation']
       correlation = '-' if correlation is None else f'{correlation:+.3f}'
+      # Only object players' data have it, and only dissections since it.
+      versus_player = on_data.get('data_reference_player')
+      player_cells = ('- | -' if versus_player is None else
+                      f"{versus_player['agreement']:.3f} | "
+                      f"{versus_player['reference_above_share']:.3f}")
       lines.append(
           f"| {dissection['name']} | {_changes(dissection, study)} | "
           f"{dissection['seed']} | {game} | "
@@ -79,7 +85,7 @@ def table(dissections: Sequence[Mapping], study) -> List[str]:
           f"({len(played['episode_returns'])}) | "
           f"{played['mean_predicted']:.2f} | {played['mean_realised']:.2f} | "
           f"{played['overestimation']:+.2f} | "
-          f"{data_overestimation} | {correlation} |")
+          f"{data_overestimation} | {correlation} | {player_cells} |")
   return lines
 
 
@@ -97,6 +103,12 @@ _SEED_SUMMARY_COLUMNS = (
     ('score played',
      lambda d, game: float(np.mean(d['played'][game]['episode_returns'])),
      '.1f'),
+    ("correlation with the data's return",
+     lambda d, game: (d['on_data'][game].get('data_returns') or {}).get(
+         'correlation'), '+.3f'),
+    ("greedy = the player's action (data states)",
+     lambda d, game: (d['on_data'][game].get('data_reference_player') or
+                      {}).get('agreement'), '.3f'),
 )
 
 
@@ -117,9 +129,10 @@ def seed_summary(dissections: Sequence[Mapping], study) -> List[str]:
     for game in group[0]['on_data']:
       cells = []
       for _, value, spec in _SEED_SUMMARY_COLUMNS:
-        values = [value(d, game) for d in group]
+        # Older dissections (and constant values) lack some numbers.
+        values = [v for v in (value(d, game) for d in group) if v is not None]
         cells.append(f'{np.mean(values):{spec}} [{min(values):{spec}}, '
-                     f'{max(values):{spec}}]')
+                     f'{max(values):{spec}}]' if values else '-')
       lines.append(f"| {changes} | {seeds} | {game} | {' | '.join(cells)} |")
   return lines if len(lines) > 2 else []
 

@@ -3,6 +3,7 @@
 The library behind `python -m launchers.diagnose` (and the demo's last table).
 """
 
+import os
 from typing import Any, Dict
 
 import jax
@@ -13,9 +14,13 @@ from agents.scaled_ql import checkpointing
 from agents.scaled_ql import diagnostics
 from atari_data import loader
 from atari_data import object_players
+from atari_data import replay
 from launchers.programs import checkpoint_loading
 from launchers.programs import evaluator as evaluator_lib
 
+
+# States per forward pass of the reference-state probe: bounds its memory.
+_FORWARD_BATCH = 256
 
 # Steps of the data's return behind each probed state: gamma^1000 at 0.99 is
 # 4e-5, so the return is the data's full discounted return-to-go.
@@ -32,28 +37,35 @@ def _loader_config(games, dataset, checkpoints, num_states=1024, seed=0,
 
 
 def check_input(path: str, dataset: str, checkpoints: str = 'all',
-                data_dir=None):
+                data_dir=None, reference_states: int = 0):
   """Raises a clear error unless `path` is a checkpoint and `dataset` has
-  its games' selected checkpoints; reads no arrays and no episodes."""
+  its games' selected checkpoints (and, for reference states, was recorded
+  by launchers.make_dataset); reads no arrays and no episodes."""
   games = checkpointing.read_description(path)['games']
   loader.resolve_sources(_loader_config(games, dataset, checkpoints,
                                         data_dir=data_dir))
+  if reference_states:
+    for game in filter(object_players.has_player, games):
+      replay.recorder_config(os.path.join(dataset, game))
 
 
 def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
                         num_states: int = 1024, seed: int = 0,
                         data_dir=None,
-                        return_horizon: int = DEFAULT_RETURN_HORIZON):
+                        return_horizon: int = DEFAULT_RETURN_HORIZON,
+                        reference_states: int = 0):
   """(loaded checkpoint, per-game diagnostics) on `num_states` dataset states:
   diagnostics.representation_diagnostics' and, under 'data_returns',
   diagnostics.data_return_calibration's over `return_horizon` steps at the
-  learner's discount."""
+  learner's discount; with `reference_states`, also
+  reference_player_on_data's under 'data_reference_player'."""
   checkpoint = checkpoint_loading.load_checkpoint(path)
   games = checkpoint.builder.config.games
-  iterator = loader.make_multigame_iterator(_loader_config(
+  config = _loader_config(
       games, dataset, checkpoints, num_states, seed, data_dir,
       n_step=return_horizon,
-      discount=checkpoint.builder.config.learner.discount))
+      discount=checkpoint.builder.config.learner.discount)
+  iterator = loader.make_multigame_iterator(config)
   batch = jax.tree_util.tree_map(np.asarray, next(iterator))
   networks = checkpoint.builder.make_networks()
   results = diagnostics.representation_diagnostics(
@@ -62,7 +74,57 @@ def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
       networks, checkpoint.params, batch, games)
   for game, row in calibration.items():
     results[game]['data_returns'] = {'horizon': return_horizon, **row}
+  if reference_states:
+    ranges = {source.game: source.checkpoint_range
+              for source in loader.resolve_sources(config)}
+    for game, row in reference_player_on_data(
+        checkpoint, dataset, ranges, reference_states, seed).items():
+      results[game]['data_reference_player'] = row
   return checkpoint, results
+
+
+def reference_player_on_data(checkpoint: checkpoint_loading.LoadedCheckpoint,
+                             dataset: str, checkpoint_ranges,
+                             states_per_game: int,
+                             seed: int = 0) -> Dict[str, Dict[str, Any]]:
+  """The greedy policy against the object player on the data's own states.
+
+  For every game with an object player, replays the recording
+  (atari_data.replay) to learn the player's action at `states_per_game`
+  data states of its checkpoint range (`checkpoint_ranges`: game ->
+  (start, stop)), and compares the network's greedy actions and values there
+  (diagnostics.reference_action_agreement). The data's epsilon-greedy
+  actions agree with the player at a known rate, 'data_agreement'; a learner
+  that finds the improvement the data hold agrees more often.
+
+  Returns {game: {'player', 'states', 'data_agreement',
+  **reference_action_agreement(...)}}.
+  """
+  builder = checkpoint.builder
+  apply = jax.jit(builder.make_networks().apply)
+  results = {}
+  for game_number, game in enumerate(builder.config.games):
+    if not object_players.has_player(game):
+      continue
+    sample = replay.sample_reference_states(
+        dataset, game, checkpoint_ranges[game], states_per_game, seed)
+    game_id = jnp.full([_FORWARD_BATCH], builder.config.game_index(game),
+                       jnp.int32)
+    num_actions = builder.config.num_actions[game_number]
+    q_values = np.concatenate([
+        np.asarray(apply(checkpoint.params, chunk,
+                         game_id[:len(chunk)]).q_values)[:, :num_actions]
+        for chunk in np.array_split(
+            sample['observation'],
+            range(_FORWARD_BATCH, states_per_game, _FORWARD_BATCH))])
+    results[game] = {
+        'player': object_players.ObjectPlayer(game).description,
+        'states': states_per_game,
+        'data_agreement': float(np.mean(
+            sample['action'] == sample['reference_action'])),
+        **diagnostics.reference_action_agreement(
+            q_values, q_values.argmax(axis=1), sample['reference_action'])}
+  return results
 
 
 def play_diagnostics(checkpoint: checkpoint_loading.LoadedCheckpoint,
@@ -192,4 +254,18 @@ def format_diagnostics(results) -> str:
         f"{calibration['mean_realised']:.3f} | "
         f"{calibration['overestimation']:+.3f} | "
         f"{'-' if correlation is None else f'{correlation:+.3f}'} |")
+  compared = {game: row['data_reference_player']
+              for game, row in results.items()
+              if 'data_reference_player' in row}
+  if compared:
+    lines += ['', '| game | reference player | data states | the data took '
+              "its action | greedy action is its action | its action's Q "
+              '- max Q | share of other actions valued below it |',
+              '|---|---|---:|---:|---:|---:|---:|']
+    for game, row in compared.items():
+      lines.append(
+          f"| {game} | {row['player']} | {row['states']} | "
+          f"{row['data_agreement']:.3f} | {row['agreement']:.3f} | "
+          f"{row['reference_q_gap']:+.4f} | "
+          f"{row['reference_above_share']:.3f} |")
   return '\n'.join(lines)

@@ -104,8 +104,9 @@ RULES: Mapping[str, Rule] = {
     'compute_dtype': one_of(('float32', 'bfloat16')),
     'hl_gauss_sigma_ratio': positive(),
     'cql_alpha': non_negative(),
-    # launchers.diagnose: 0 plays nothing
+    # launchers.diagnose: 0 plays nothing, replays nothing
     'play_episodes': non_negative(),
+    'reference_states': non_negative(),
     'dr3_coefficient': non_negative(),
     'learning_rate': positive(),
     'adam_eps': positive(),

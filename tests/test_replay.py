@@ -1,0 +1,142 @@
+"""Replaying a recording through the game it came from (atari_data.replay)."""
+
+import json
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from atari_data import loader
+from atari_data import policies
+from atari_data import recorder
+from atari_data import replay
+from launchers.programs import checkpoint_diagnosis
+from launchers.programs import checkpoint_loading
+
+STEPS_PER_CHECKPOINT = 120
+
+
+@pytest.fixture(scope='module')
+def object_player_recording(tmp_path_factory) -> str:
+  """Breakout: checkpoint 0 the noiseless object player, checkpoint 1
+  uniform random play; episodes capped at 50 steps, so each checkpoint
+  holds several (the last cut by the step budget)."""
+  output_dir = str(tmp_path_factory.mktemp('object_player_rlds'))
+  recorder.record(
+      recorder.RecorderConfig(output_dir=output_dir, games=('Breakout',),
+                              num_checkpoints=2,
+                              steps_per_checkpoint=STEPS_PER_CHECKPOINT,
+                              max_episode_frames=200, seed=3),
+      policies.ObjectPlayerSchedule(epsilon_first=0.0, epsilon_last=1.0))
+  return output_dir
+
+
+def _episodes(dataset, checkpoint):
+  return list(replay.replay_with_reference_actions(dataset, 'Breakout',
+                                                   checkpoint))
+
+
+def test_the_noiseless_players_recording_replays_to_its_own_actions(
+    object_player_recording):
+  episodes = _episodes(object_player_recording, 0)
+  assert len(episodes) >= 3  # 120 steps in episodes of at most 50
+  assert sum(len(e['action']) for e in episodes) == STEPS_PER_CHECKPOINT
+  for episode in episodes:
+    # The player's action depends on the RAM (ball, paddle), so this holds
+    # only if the replay passes through the recorded emulator states.
+    np.testing.assert_array_equal(episode['reference_action'],
+                                  episode['action'])
+    assert len(episode['frames']) == len(episode['action']) + 1
+
+
+def test_random_plays_recording_replays_with_valid_reference_actions(
+    object_player_recording):
+  episodes = _episodes(object_player_recording, 1)
+  assert sum(len(e['action']) for e in episodes) == STEPS_PER_CHECKPOINT
+  reference = np.concatenate([e['reference_action'] for e in episodes])
+  actions = np.concatenate([e['action'] for e in episodes])
+  assert reference.min() >= 0 and reference.max() < 4
+  # Uniform random play takes the player's action about a quarter of the
+  # time, not always.
+  assert 0.0 < np.mean(reference == actions) < 0.6
+
+
+def test_a_replay_that_leaves_the_recording_is_refused(
+    object_player_recording, tmp_path):
+  copy = tmp_path / 'copy'
+  shutil.copytree(object_player_recording, copy)
+  metadata_path = copy / 'Breakout' / 'metadata.json'
+  metadata = json.loads(metadata_path.read_text())
+  metadata['recorder_config']['seed'] = 4  # Other sticky-action draws.
+  metadata_path.write_text(json.dumps(metadata))
+  with pytest.raises(ValueError, match=r'Replaying Breakout checkpoint 1 .* '
+                     r'differs from the recorded frame'):
+    _episodes(str(copy), 1)
+
+
+def test_a_planners_recording_is_refused(tiny_atari_dataset):
+  # Checkpoint 1 of the default schedule is the lookahead planner, whose
+  # rollouts draw from the emulator's random state.
+  with pytest.raises(ValueError, match='a behaviour that plans on the '
+                     'emulator'):
+    list(replay.replay_with_reference_actions(tiny_atari_dataset, 'Pong', 1))
+
+
+def test_sampled_states_are_data_states_with_the_players_actions(
+    object_player_recording):
+  sample = replay.sample_reference_states(
+      object_player_recording, 'Breakout', (0, 1), num_states=30, seed=5,
+      replay_steps=100)
+  assert sample['observation'].shape == (30, 84, 84, 4)
+  np.testing.assert_array_equal(sample['action'], sample['reference_action'])
+  # Every sampled stack is one of the first 100 transitions' stacks, each
+  # drawn once.
+  stacks = np.concatenate([loader.frame_stacks(e['frames'])[:-1]
+                           for e in _episodes(object_player_recording, 0)])
+  stacks = stacks[:100].reshape(100, -1)
+  rows = [np.flatnonzero((stacks == s.reshape(-1)).all(axis=1))
+          for s in sample['observation']]
+  assert all(len(r) >= 1 for r in rows)
+  assert len({int(r[0]) for r in rows}) == len(
+      {s.tobytes() for s in sample['observation']})
+
+
+def test_asking_more_states_than_were_replayed_is_refused(
+    object_player_recording):
+  with pytest.raises(ValueError, match='11 states asked of Breakout, but the '
+                     'replayed transitions hold 10'):
+    replay.sample_reference_states(object_player_recording, 'Breakout',
+                                   (0, 1), num_states=11, replay_steps=10)
+
+
+def test_a_game_without_an_object_player_is_refused(object_player_recording):
+  with pytest.raises(ValueError, match="MsPacman has no object player"):
+    next(replay.replay_with_reference_actions(object_player_recording,
+                                              'MsPacman', 0))
+
+
+def test_reference_player_on_data_matches_a_direct_computation(
+    tiny_atari_dataset, pong_checkpoint):
+  checkpoint = checkpoint_loading.load_checkpoint(pong_checkpoint)
+  results = checkpoint_diagnosis.reference_player_on_data(
+      checkpoint, tiny_atari_dataset, {'Pong': (0, 1)}, states_per_game=16,
+      seed=2)
+  sample = replay.sample_reference_states(tiny_atari_dataset, 'Pong', (0, 1),
+                                          16, seed=2)
+  network = checkpoint.builder.make_networks()
+  q_values = np.asarray(jax.jit(network.apply)(
+      checkpoint.params, sample['observation'],
+      jnp.zeros(16, jnp.int32)).q_values)[:, :6]
+  greedy = q_values.argmax(axis=1)
+  row = results['Pong']
+  assert row['states'] == 16
+  assert row['data_agreement'] == pytest.approx(
+      np.mean(sample['action'] == sample['reference_action']))
+  assert row['agreement'] == pytest.approx(
+      np.mean(greedy == sample['reference_action']))
+  reference_q = q_values[np.arange(16), sample['reference_action']]
+  assert row['reference_q_gap'] == pytest.approx(
+      np.mean(reference_q - q_values.max(axis=1)), abs=1e-6)
+  assert set(results) == {'Pong'}
