@@ -39,8 +39,8 @@ def recorder_config(game_dir: str) -> Dict:
 
 def _recorded_episodes(dataset: str, game: str,
                        checkpoint: int) -> Iterator[Dict[str, np.ndarray]]:
-  """One checkpoint's episodes in recording order: frames [T, 84, 84] and
-  actions [T - 1]."""
+  """One checkpoint's episodes in recording order: frames [T, 84, 84],
+  actions [T - 1] and the clipped rewards after them [T - 1]."""
   config = loader.LoaderConfig(
       games=[game], source=dataset, checkpoints=(checkpoint, checkpoint + 1),
       repeat=False, episode_shuffle_buffer=1, num_parallel_calls=1)
@@ -51,7 +51,8 @@ def _recorded_episodes(dataset: str, game: str,
                      'whose order is the recording order.')
   for episode in loader.decoded_episodes(source, config, seed=0):
     yield {'frames': episode['frames'].numpy(),
-           'action': episode['action'].numpy()}
+           'action': episode['action'].numpy(),
+           'reward': episode['reward'].numpy()}
 
 
 def replay_with_reference_actions(
@@ -61,8 +62,10 @@ def replay_with_reference_actions(
   directory) with the game's object player watching.
 
   Yields, per recorded episode in recording order, {'frames': [T, 84, 84]
-  recorded frames, 'action': [T - 1] recorded actions, 'reference_action':
-  [T - 1] the object player's action at each of those states}.
+  recorded frames, 'action': [T - 1] recorded actions, 'reward': [T - 1] the
+  clipped rewards that followed them (as the loader clips them),
+  'reference_action': [T - 1] the object player's action at each of those
+  states}.
 
   Raises:
     ValueError: the game has no object player, or a replayed frame differs

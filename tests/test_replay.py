@@ -12,6 +12,7 @@ from atari_data import loader
 from atari_data import policies
 from atari_data import recorder
 from atari_data import replay
+from benchmarks.study import data_evidence
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import checkpoint_loading
 
@@ -140,3 +141,48 @@ def test_reference_player_on_data_matches_a_direct_computation(
   assert row['reference_q_gap'] == pytest.approx(
       np.mean(reference_q - q_values.max(axis=1)), abs=1e-6)
   assert set(results) == {'Pong'}
+
+
+def test_took_action_advantage_matches_a_hand_computation():
+  returns = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 6.0])]
+  took = [np.array([True, False, True]), np.array([False, True])]
+  evidence = data_evidence.took_action_advantage(returns, took,
+                                                 num_resamples=200)
+  # After the action: 1, 3, 6; after the others: 2, 4.
+  assert evidence['mean_return_took'] == pytest.approx(10 / 3)
+  assert evidence['mean_return_other'] == pytest.approx(3.0)
+  assert evidence['advantage'] == pytest.approx(1 / 3)
+  assert (evidence['steps'], evidence['episodes']) == (5, 2)
+  assert evidence['took_share'] == pytest.approx(3 / 5)
+  assert evidence['return_std'] == pytest.approx(np.std([1, 2, 3, 4, 6]))
+  # Resampling two episodes gives 0 (the first twice), 1/3 or 2 (the
+  # second twice).
+  assert 0.0 <= evidence['advantage_low'] <= 1 / 3
+  assert 1 / 3 <= evidence['advantage_high'] <= 2.0
+
+
+def test_took_action_advantage_is_none_without_a_comparison():
+  evidence = data_evidence.took_action_advantage(
+      [np.array([1.0, 2.0])], [np.array([True, True])], num_resamples=10)
+  assert evidence['advantage'] is None and evidence['mean_return_other'] is None
+  with pytest.raises(ValueError, match='got 2 and 1'):
+    data_evidence.took_action_advantage([np.ones(2), np.ones(2)],
+                                        [np.ones(2, bool)], num_resamples=10)
+
+
+def test_game_evidence_over_a_replayed_recording(object_player_recording):
+  # Checkpoint 0 always took the player's action: nothing to compare with.
+  noiseless = data_evidence.game_evidence(
+      object_player_recording, 'Breakout', (0, 1), discount=0.99,
+      num_resamples=20, seed=0)
+  assert noiseless['steps'] == STEPS_PER_CHECKPOINT
+  assert noiseless['took_share'] == 1.0 and noiseless['advantage'] is None
+  both = data_evidence.game_evidence(
+      object_player_recording, 'Breakout', (0, 2), discount=0.99,
+      num_resamples=20, seed=0)
+  assert both['steps'] == 2 * STEPS_PER_CHECKPOINT
+  assert 0.5 < both['took_share'] < 1.0
+  assert sum(row['steps'] for row in both['by_player_action'].values()) == (
+      both['steps'])
+  assert '| Breakout | any |' in data_evidence.format_evidence(
+      {'Breakout': both})

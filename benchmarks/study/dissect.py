@@ -149,12 +149,7 @@ def _define_flags():
           "with the object player's action (object players' data only)."),
       play_episodes=flags.DEFINE_integer(
           'play_episodes', 3, 'Episodes per game played for the values.'),
-      root=flags.DEFINE_string(
-          'root', runs.DEFAULT_ROOT,
-          'Recorded data and work directories (not committed).'),
-      results_dir=flags.DEFINE_string(
-          'results_dir', results_lib.DEFAULT_RESULTS_DIR,
-          'Where results go (committed).'))
+      **runs.define_location_flags())
   field_checks.register_validators(['num_steps', 'num_states',
                                     'reference_states'])
   return holders

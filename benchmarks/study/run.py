@@ -32,7 +32,6 @@ from benchmarks.study import config as study_config
 from benchmarks.study import data
 from benchmarks.study import offline
 from benchmarks.study import online
-from benchmarks.study import results as results_lib
 from benchmarks.study import runs
 from launchers.programs import endings
 
@@ -44,12 +43,7 @@ def _define_flags():
       study_name=flags.DEFINE_enum(
           'study', study_config.STUDY.name, sorted(study_config.STUDIES),
           'The study to run (benchmarks/study/config.py).'),
-      root=flags.DEFINE_string(
-          'root', runs.DEFAULT_ROOT,
-          "Recorded data and the runs' work directories (not committed)."),
-      results_dir=flags.DEFINE_string(
-          'results_dir', results_lib.DEFAULT_RESULTS_DIR,
-          'Where result files go (committed).'),
+      **runs.define_location_flags(),
       methods=flags.DEFINE_list(
           'methods', None, 'Methods to run (default: all of the study).'),
       seeds=flags.DEFINE_list(

@@ -11,12 +11,14 @@ import subprocess
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from absl import flags
 import jax
 
 from agents.scaled_ql import checkpointing
 from benchmarks.study import config as study_config
 from benchmarks.study import results as results_lib
 from launchers.programs import checkpoint_loading
+from launchers.programs import config_flags
 from launchers.programs import endings
 from launchers.programs import plots
 
@@ -25,6 +27,21 @@ _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 
 # The runners' --root: recorded data and run folders (not committed).
 DEFAULT_ROOT = os.path.join(_REPO_ROOT, 'study_output')
+
+
+def define_location_flags():
+  """--root and --results_dir, shared by the study's command lines; defined
+  only when one of them runs, as flags of that command line (its --help
+  lists them)."""
+  module_name = config_flags.calling_module_name()
+  return dict(
+      root=flags.DEFINE_string(
+          'root', DEFAULT_ROOT,
+          "Recorded data and the runs' work directories (not committed).",
+          module_name=module_name),
+      results_dir=flags.DEFINE_string(
+          'results_dir', results_lib.DEFAULT_RESULTS_DIR,
+          'Where result files go (committed).', module_name=module_name))
 # Final evaluations' environments are seeded apart from training's.
 FINAL_EVALUATION_SEED = 100_000
 
