@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -186,3 +188,12 @@ def test_game_evidence_over_a_replayed_recording(object_player_recording):
       both['steps'])
   assert '| Breakout | any |' in data_evidence.format_evidence(
       {'Breakout': both})
+
+
+def test_data_evidence_refuses_a_study_without_object_players():
+  completed = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.study.data_evidence',
+       '--study=small_scale_v1'], capture_output=True, text=True, check=False)
+  assert completed.returncode != 0
+  assert ("Study small_scale_v1 does not learn from object players' data"
+          in completed.stderr)

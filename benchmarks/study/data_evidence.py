@@ -13,9 +13,11 @@ deviation says how many samples resolve it. The player's action at each
 state comes from replaying the recording (atari_data.replay).
 
   python -m benchmarks.study.data_evidence --study=object_players_v1
+  python -m benchmarks.study.data_evidence --checkpoints=2:3   # another tier
 
-Writes <results_dir>/<study>/data_evidence.json (atomic; skipped when
-present) and prints a table per game, and per player's action.
+Writes <results_dir>/<study>/data_evidence_checkpoints_<start>_<stop>.json
+(atomic; skipped when present) and prints a table per game, and per
+player's action.
 """
 
 import os
@@ -150,13 +152,18 @@ def _define_flags():
           "An offline study of object players' data."),
       num_resamples=flags.DEFINE_integer(
           'num_resamples', 2000, 'Bootstrap resamples of the episodes.'),
+      checkpoints=flags.DEFINE_string(
+          'checkpoints', None, "Behaviour checkpoints replayed (as "
+          "launchers.pretrain's --checkpoints; default: the study's "
+          'learned-from tier).'),
       seed=flags.DEFINE_integer('seed', 0, 'Seeds the resampling.'),
       **runs.define_location_flags())
-  field_checks.register_validators(['num_resamples'])
+  field_checks.register_validators(['num_resamples', 'checkpoints'])
   return holders
 
 
-def main(argv, study_name, num_resamples, seed, root, results_dir):
+def main(argv, study_name, checkpoints, num_resamples, seed, root,
+         results_dir):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   study = study_config.study_named(study_name.value)
@@ -164,26 +171,31 @@ def main(argv, study_name, num_resamples, seed, root, results_dir):
       study.dataset.behaviour != 'object_player'):
     raise app.UsageError(f'Study {study.name} does not learn from object '
                          "players' data (only those replay).")
-  path = os.path.join(results_dir.value, study.name, 'data_evidence.json')
+  directory = data.ensure_dataset(study.dataset, runs.data_root(root.value,
+                                                                study))
+  selected = checkpoints.value or study.dataset.learn_from
+  with endings.bad_input():
+    sources = loader.resolve_sources(loader.LoaderConfig(
+        games=study.dataset.games, source=directory, checkpoints=selected))
+  start, stop = sources[0].checkpoint_range
+  path = os.path.join(results_dir.value, study.name,
+                      f'data_evidence_checkpoints_{start}_{stop}.json')
   if os.path.exists(path):
     print(f'{path} exists; nothing to do.')
     return
-  directory = data.ensure_dataset(study.dataset, runs.data_root(root.value,
-                                                                study))
   discount = study.learner_config(study.method(study.focus)).discount
   started = time.time()
   evidence = {}
-  for game in study.dataset.games:
-    (source,) = loader.resolve_sources(loader.LoaderConfig(
-        games=[game], source=directory, checkpoints=study.dataset.learn_from))
-    evidence[game] = game_evidence(directory, game, source.checkpoint_range,
-                                   discount, num_resamples.value, seed.value)
-    print(f'{game} replayed ({time.time() - started:.0f} s).', flush=True)
+  for source in sources:
+    evidence[source.game] = game_evidence(
+        directory, source.game, source.checkpoint_range, discount,
+        num_resamples.value, seed.value)
+    print(f'{source.game} replayed ({time.time() - started:.0f} s).',
+          flush=True)
   print(format_evidence(evidence))
   atomic_files.write_json_atomically(path, {
-      'study': study.name, 'discount': discount,
-      'learn_from': study.dataset.learn_from, 'games': evidence,
-      'seconds': time.time() - started})
+      'study': study.name, 'discount': discount, 'checkpoints': selected,
+      'games': evidence, 'seconds': time.time() - started})
   print(path)
 
 
