@@ -8,9 +8,11 @@ action an object player (atari_data.object_players) would take there, the
 noiseless behaviour behind the study's epsilon-greedy data. Every replayed
 frame is compared with the recorded one, so a replay that left the recording
 (another emulator version, other recorder settings) stops with an error
-instead of labelling the wrong states. Behaviours that search on the emulator
-(the lookahead planner's rollouts) draw from its random state as they plan,
-so their recordings do not replay: the frame check refuses them too.
+instead of labelling the wrong states. Behaviours that run the emulator
+between steps (the lookahead planner's rollouts) leave it in a state their
+snapshots do not wholly restore, so their recordings do not replay (the
+replay diverges within the first planned episode): the frame check refuses
+them too.
 """
 
 import os

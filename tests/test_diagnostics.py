@@ -36,8 +36,9 @@ def test_values_match_a_direct_computation_on_the_network_output():
   batch = _batch(rng.integers(0, 256, (12, 84, 84, 4), np.uint8), game_id,
                  action)
 
-  results = diagnostics.representation_diagnostics(network, params, batch,
-                                                   GAMES)
+  results = diagnostics.representation_diagnostics(
+      diagnostics.network_output(network, params, batch), NUM_ACTIONS, batch,
+      GAMES)
 
   output = network.apply(params, batch.observation, batch.game_id)
   for index, game in enumerate(GAMES):
@@ -75,8 +76,9 @@ def test_identical_states_read_as_a_collapsed_representation():
   batch = _batch(np.repeat(frame, 6, axis=0), np.zeros(6, np.int32),
                  np.arange(6, dtype=np.int32))
 
-  results = diagnostics.representation_diagnostics(network, params, batch,
-                                                   GAMES)
+  results = diagnostics.representation_diagnostics(
+      diagnostics.network_output(network, params, batch), NUM_ACTIONS, batch,
+      GAMES)
   row = results['Pong']
 
   np.testing.assert_allclose(row['within_game_cosine'], 1.0, atol=1e-5)
@@ -142,7 +144,9 @@ def test_data_return_calibration_compares_the_data_actions_q_with_returns():
   batch = _batch(rng.integers(0, 256, (5, 84, 84, 4), np.uint8), game_id,
                  action, returns)
 
-  results = diagnostics.data_return_calibration(network, params, batch, GAMES)
+  results = diagnostics.data_return_calibration(
+      diagnostics.network_output(network, params, batch).q_values, batch,
+      GAMES)
 
   q = np.asarray(network.apply(params, batch.observation,
                                batch.game_id).q_values)

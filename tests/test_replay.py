@@ -81,7 +81,7 @@ def test_a_replay_that_leaves_the_recording_is_refused(
 
 def test_a_planners_recording_is_refused(tiny_atari_dataset):
   # Checkpoint 1 of the default schedule is the lookahead planner, whose
-  # rollouts draw from the emulator's random state.
+  # rollouts leave the emulator in a state its snapshots do not restore.
   with pytest.raises(ValueError, match='a behaviour that plans on the '
                      'emulator'):
     list(replay.replay_with_reference_actions(tiny_atari_dataset, 'Pong', 1))
@@ -197,3 +197,14 @@ def test_data_evidence_refuses_a_study_without_object_players():
   assert completed.returncode != 0
   assert ("Study small_scale_v1 does not learn from object players' data"
           in completed.stderr)
+
+
+
+def test_the_advantage_prints_with_its_interval_or_a_dash():
+  evidence = {'advantage': 0.0469, 'advantage_low': 0.0363,
+              'advantage_high': 0.0568}
+  assert data_evidence.format_advantage(evidence) == (
+      '+0.0469 [+0.0363, +0.0568]')
+  assert data_evidence.format_advantage(evidence, '+.3f') == (
+      '+0.047 [+0.036, +0.057]')
+  assert data_evidence.format_advantage({'advantage': None}) == '-'

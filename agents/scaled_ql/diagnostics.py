@@ -50,6 +50,7 @@ import jax
 import numpy as np
 
 from agents.scaled_ql.types import MultiGameTransition
+from networks.multi_game import QNetworkOutput
 from networks.multi_game import MultiGameQNetwork
 
 
@@ -66,15 +67,25 @@ def _mean_random_pair_cosine(features: np.ndarray,
   return float(np.mean(np.sum(unit * unit[partner], axis=-1)))
 
 
+def network_output(network: MultiGameQNetwork, params: Any,
+                   batch: MultiGameTransition) -> QNetworkOutput:
+  """The network's output (Q-values, features) on the s_tm1 states of
+  `batch`, on the host: what the diagnostics of one batch read."""
+  return jax.device_get(
+      jax.jit(network.apply)(params, batch.observation, batch.game_id))
+
+
 def representation_diagnostics(
-    network: MultiGameQNetwork, params: Any, batch: MultiGameTransition,
-    games: Sequence[str], seed: int = 0) -> Dict[str, Dict[str, Any]]:
+    output: QNetworkOutput, num_actions: Sequence[int],
+    batch: MultiGameTransition, games: Sequence[str],
+    seed: int = 0) -> Dict[str, Dict[str, Any]]:
   """The diagnostics above, per game, on the s_tm1 states of `batch`.
 
   Args:
-    network: the multi-game Q-network.
-    params: its parameters.
-    batch: dataset transitions (only observation, action and game_id used).
+    output: network_output(...) on `batch`.
+    num_actions: actions of each game, in game_id order (the heads are
+      padded to the largest).
+    batch: dataset transitions (only action and game_id used).
     games: game names in game_id order.
     seed: seeds the random pairing of states.
 
@@ -84,8 +95,6 @@ def representation_diagnostics(
     'action_gap', 'data_action_advantage', 'greedy_action_data_share'}} for
     every game with states in the batch.
   """
-  output = jax.device_get(
-      jax.jit(network.apply)(params, batch.observation, batch.game_id))
   rng = np.random.default_rng(seed)
   game_ids = np.asarray(batch.game_id)
   actions = np.asarray(batch.action)
@@ -94,12 +103,12 @@ def representation_diagnostics(
     rows = game_ids == game_id
     if not rows.any():
       continue
-    num_actions = network.num_actions[game_id]
-    q_values = np.asarray(output.q_values)[rows][:, :num_actions]
+    game_actions = num_actions[game_id]
+    q_values = np.asarray(output.q_values)[rows][:, :game_actions]
     mean_q = q_values.mean(axis=1)
     greedy = q_values.argmax(axis=1)
-    histogram = np.bincount(greedy, minlength=num_actions)
-    data_histogram = np.bincount(actions[rows], minlength=num_actions)
+    histogram = np.bincount(greedy, minlength=game_actions)
+    data_histogram = np.bincount(actions[rows], minlength=game_actions)
     data_q = q_values[np.arange(len(q_values)), actions[rows]]
     results[game] = {
         'num_states': int(rows.sum()),
@@ -256,7 +265,7 @@ def return_calibration(predicted: np.ndarray,
 
 
 def data_return_calibration(
-    network: MultiGameQNetwork, params: Any, batch: MultiGameTransition,
+    q_values: np.ndarray, batch: MultiGameTransition,
     games: Sequence[str]) -> Dict[str, Dict[str, Any]]:
   """Q(s, a_data) against the data's own discounted return, per game.
 
@@ -269,11 +278,16 @@ def data_return_calibration(
   states' returns apart. Episodes cut by a frame cap miss what would have
   followed their last steps.
 
+  Args:
+    q_values: [B, A] the network's Q-values at the batch's s_tm1 states
+      (network_output(...).q_values).
+    batch: the transitions (action, game_id and the return as reward).
+    games: game names in game_id order.
+
   Returns {game: {'states', **return_calibration(...)}} for every game with
   states in the batch.
   """
-  q_values = np.asarray(jax.device_get(jax.jit(network.apply)(
-      params, batch.observation, batch.game_id).q_values))
+  q_values = np.asarray(q_values)
   game_ids = np.asarray(batch.game_id)
   actions = np.asarray(batch.action)
   rewards = np.asarray(batch.reward)

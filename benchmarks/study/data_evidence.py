@@ -121,6 +121,15 @@ def game_evidence(dataset: str, game: str, checkpoint_range, discount: float,
           'by_player_action': by_action}
 
 
+def format_advantage(evidence: Dict[str, Any], spec: str = '+.4f') -> str:
+  """'advantage [low, high]' of took_action_advantage's result ('-' where
+  nothing was compared)."""
+  if evidence['advantage'] is None:
+    return '-'
+  return (f"{evidence['advantage']:{spec}} [{evidence['advantage_low']:{spec}}"
+          f", {evidence['advantage_high']:{spec}}]")
+
+
 def format_evidence(evidence: Dict[str, Dict[str, Any]]) -> str:
   """A Markdown table: one row per game, then one per player's action."""
   lines = ["| game | player's action | steps | episodes | share that took it "
@@ -130,12 +139,9 @@ def format_evidence(evidence: Dict[str, Dict[str, Any]]) -> str:
   def row(game, label, e):
     def number(value, spec='.4f'):
       return '-' if value is None else f'{value:{spec}}'
-    interval = ('-' if e['advantage'] is None else
-                f"{e['advantage']:+.4f} [{e['advantage_low']:+.4f}, "
-                f"{e['advantage_high']:+.4f}]")
     return (f"| {game} | {label} | {e['steps']:,} | {e['episodes']} | "
             f"{e['took_share']:.3f} | {number(e['mean_return_took'])} | "
-            f"{number(e['mean_return_other'])} | {interval} | "
+            f"{number(e['mean_return_other'])} | {format_advantage(e)} | "
             f"{e['return_std']:.3f} |")
 
   for game, e in evidence.items():

@@ -20,6 +20,11 @@ uniform random play beside it. Reports, per game and checkpoint:
   greedy over a deterministic player puts 1 - epsilon + epsilon / A on one
   action: no policy predicts its actions better). Do the frames predict the
   behaviour's actions?
+* for object players (--behaviour=object_player), the data's own evidence
+  for the player's action at every checkpoint but the noiseless one
+  (benchmarks.study.data_evidence: the discounted return after the
+  player's action minus after the others, 95% interval over episodes). Does
+  each step of the improvement show in the returns that follow?
 
 Writes the figures to --output as JSON (atomically) and prints a table.
 Everything is resumable: recordings and BC runs already done are reused.
@@ -40,6 +45,7 @@ from atari_data import policies
 from atari_data import recorder
 from benchmarks.study import config as study_config
 from benchmarks.study import data
+from benchmarks.study import data_evidence
 from builders import bc
 from environments import games as games_lib
 from launchers.programs import atomic_files
@@ -81,6 +87,9 @@ _OUTPUT = flags.DEFINE_string('output', None, 'JSON file of the figures.',
 
 # 0.99 ** 460 < 0.01: later rewards change a discounted return by < 1%.
 RETURN_HORIZON = 460
+
+# Bootstrap resamples of the episodes behind each evidence interval.
+EVIDENCE_RESAMPLES = 2000
 
 
 def _schedule() -> policies.EpsilonSchedule:
@@ -186,6 +195,13 @@ def main(argv):
     for game, quantiles in discounted_returns(train, _GAMES.value,
                                               checkpoint).items():
       report[game]['checkpoints'][checkpoint]['discounted_return'] = quantiles
+  if _BEHAVIOUR.value == 'object_player':
+    for game in _GAMES.value:
+      for row in report[game]['checkpoints']:
+        if 0.0 < row['epsilon'] < 1.0:  # Else nothing to compare.
+          row['player_advantage'] = data_evidence.game_evidence(
+              train, game, (row['checkpoint'], row['checkpoint'] + 1),
+              _DISCOUNT.value, EVIDENCE_RESAMPLES, seed=0)
   for checkpoint in map(int, _BC_CHECKPOINTS.value):
     prediction = heldout_prediction(_train_bc(train, checkpoint), heldout,
                                     checkpoint)
@@ -201,8 +217,8 @@ def main(argv):
 def markdown_table(report: Dict[str, Dict]) -> str:
   lines = ['| game | checkpoint | epsilon | score | episodes | random | '
            'BC held-out CE | BC accuracy | behaviour entropy | log(A) | '
-           'return p1 / median / p99 |',
-           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+           "return p1 / median / p99 | player's one-step advantage [95%] |",
+           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
   for game, figures in report.items():
     for row in figures['checkpoints']:
       bc_figures = row.get('bc_heldout')
@@ -215,7 +231,10 @@ def markdown_table(report: Dict[str, Dict]) -> str:
           + f" | {row['behaviour_entropy']:.3f} | "
             f"{row['uniform_cross_entropy']:.3f} | "
             + ' / '.join(f"{row['discounted_return'][q]:.2f}"
-                         for q in ('p1', 'median', 'p99')) + ' |')
+                         for q in ('p1', 'median', 'p99'))
+          + ' | ' + (data_evidence.format_advantage(row['player_advantage'],
+                                                    '+.3f')
+                     if 'player_advantage' in row else '-') + ' |')
   return '\n'.join(lines)
 
 

@@ -68,10 +68,11 @@ def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
   iterator = loader.make_multigame_iterator(config)
   batch = jax.tree_util.tree_map(np.asarray, next(iterator))
   networks = checkpoint.builder.make_networks()
+  output = diagnostics.network_output(networks, checkpoint.params, batch)
   results = diagnostics.representation_diagnostics(
-      networks, checkpoint.params, batch, games, seed=seed)
-  calibration = diagnostics.data_return_calibration(
-      networks, checkpoint.params, batch, games)
+      output, networks.num_actions, batch, games, seed=seed)
+  calibration = diagnostics.data_return_calibration(output.q_values, batch,
+                                                    games)
   for game, row in calibration.items():
     results[game]['data_returns'] = {'horizon': return_horizon, **row}
   if reference_states:
