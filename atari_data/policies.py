@@ -13,7 +13,7 @@ checkpoints plug in as another `PolicyFactory`.
 
 import dataclasses
 import math
-from typing import Callable, Protocol
+from typing import Callable, Optional, Protocol
 
 import dm_env
 import numpy as np
@@ -105,6 +105,19 @@ class LookaheadPlanner:
     return int(self._rng.choice(best))
 
 
+# What a noisy behaviour did at its last step (its `last_choice`): followed
+# its player, or deviated by a coin flip independent of the state (an
+# epsilon-greedy random action, the first step of a lapse), or went on with a
+# lapse. Replays read it to compare the two branches of the coin
+# (atari_data.replay, benchmarks.study.data_evidence).
+FOLLOWED, RANDOM, LAPSE_START, LAPSE = 'player', 'random', 'lapse_start', 'lapse'
+CHOICES = (FOLLOWED, RANDOM, LAPSE_START, LAPSE)
+
+
+def _name(policy) -> str:
+  return getattr(policy, 'description', type(policy).__name__)
+
+
 class EpsilonGreedy:
   """Plays uniformly at random with probability epsilon, else `policy`."""
 
@@ -114,12 +127,71 @@ class EpsilonGreedy:
     self._epsilon = epsilon
     self._num_actions = num_actions
     self._rng = np.random.default_rng(seed)
+    self.last_choice = None
     self.description = (f'epsilon-greedy(epsilon={epsilon:.3f}) over '
-                        f'{getattr(policy, "description", type(policy).__name__)}')
+                        f'{_name(policy)}')
 
   def select_action(self, timestep, environment) -> int:
     if self._rng.random() < self._epsilon:
+      self.last_choice = RANDOM
       return int(self._rng.integers(self._num_actions))
+    self.last_choice = FOLLOWED
+    return self._policy.select_action(timestep, environment)
+
+
+def lapse_start_probability(lapse_share: float,
+                            mean_lapse_steps: float) -> float:
+  """The probability per attentive step that a lapse starts, such that a
+  share `lapse_share` of all steps are in lapses of geometric length with
+  mean `mean_lapse_steps` (a lapse includes the step it starts at): a cycle
+  holds (1 - p) / p attentive steps and `mean_lapse_steps` lapsed ones."""
+  if not 0.0 <= lapse_share < 1.0:
+    raise ValueError(f'lapse_share={lapse_share}; it must be in [0, 1).')
+  if mean_lapse_steps < 1.0:
+    raise ValueError(f'mean_lapse_steps={mean_lapse_steps}; a lapse lasts at '
+                     'least one step.')
+  return lapse_share / (mean_lapse_steps * (1.0 - lapse_share) + lapse_share)
+
+
+class Lapses:
+  """Follows `policy`, with lapses of attention: at each attentive step a
+  lapse starts with a probability independent of the state; for its
+  geometric number of steps (mean `mean_lapse_steps`) the behaviour holds
+  one uniformly random action, as a distracted player keeps pressing what it
+  pressed. Unlike epsilon-greedy's single random steps, which the player
+  undoes at the next step, a lapse lasts long enough to lose a ball or take
+  punches, and the states it leads to (a paddle far from the ball) are those
+  where the data's most frequent action is the lapse's: imitation copies
+  the flaw there, while the returns after the lapses hold the evidence
+  against it.
+  """
+
+  def __init__(self, policy: BehaviourPolicy, lapse_share: float,
+               mean_lapse_steps: float, num_actions: int, seed: int):
+    self._policy = policy
+    self._start_probability = lapse_start_probability(lapse_share,
+                                                      mean_lapse_steps)
+    self._end_probability = 1.0 / mean_lapse_steps
+    self._num_actions = num_actions
+    self._rng = np.random.default_rng(seed)
+    self._lapse_action = 0
+    self._lapse_steps_left = 0
+    self.last_choice = None
+    self.description = (f'lapses(share={lapse_share:.3f}, mean_steps='
+                        f'{mean_lapse_steps:g}) of {_name(policy)}')
+
+  def select_action(self, timestep, environment) -> int:
+    if self._lapse_steps_left > 0:
+      self._lapse_steps_left -= 1
+      self.last_choice = LAPSE
+      return self._lapse_action
+    if self._rng.random() < self._start_probability:
+      self._lapse_action = int(self._rng.integers(self._num_actions))
+      self._lapse_steps_left = int(
+          self._rng.geometric(self._end_probability)) - 1
+      self.last_choice = LAPSE_START
+      return self._lapse_action
+    self.last_choice = FOLLOWED
     return self._policy.select_action(timestep, environment)
 
 
@@ -165,8 +237,20 @@ class EpsilonSchedule:
     epsilon = self.epsilon(checkpoint, num_checkpoints)
     if epsilon >= 1.0:  # Skip the player's cost when it is never consulted.
       return UniformRandomPolicy(num_actions, seed)
-    return EpsilonGreedy(self.player(game, num_actions, seed), epsilon,
-                         num_actions, seed + 1)
+    return self.noisy(self.player(game, num_actions, seed), epsilon,
+                      num_actions, seed + 1)
+
+  def noisy(self, player: BehaviourPolicy, epsilon: float, num_actions: int,
+            seed: int) -> BehaviourPolicy:
+    """`player` with the schedule's noise at `epsilon`."""
+    return EpsilonGreedy(player, epsilon, num_actions, seed)
+
+  def action_entropy(self, epsilon: float,
+                     num_actions: int) -> Optional[float]:
+    """The least cross-entropy a policy of the state can have on the
+    actions at `epsilon` (epsilon_greedy_entropy: exact for a deterministic
+    player); None where no such bound is known."""
+    return epsilon_greedy_entropy(epsilon, num_actions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +287,28 @@ class ObjectPlayerSchedule(EpsilonSchedule):
     return object_players.ObjectPlayer(game)
 
 
+@dataclasses.dataclass(frozen=True)
+class ObjectPlayerLapseSchedule(ObjectPlayerSchedule):
+  """The game's object player with lapses (`Lapses`): epsilon is the share
+  of steps spent in lapses, falling along the checkpoints; at epsilon 1 the
+  play is uniformly random, as every schedule's first checkpoint.
+
+  Attributes:
+    mean_lapse_steps: mean length of a lapse, in agent steps (16: about a
+      second of play at 4 frames a step, long enough for a ball to pass).
+  """
+  mean_lapse_steps: float = 16.0
+
+  def noisy(self, player, epsilon, num_actions, seed) -> BehaviourPolicy:
+    return Lapses(player, epsilon, self.mean_lapse_steps, num_actions, seed)
+
+  def action_entropy(self, epsilon, num_actions) -> Optional[float]:
+    # A lapse's held action is a function of its past, which frames show
+    # only in part: no bound is exact.
+    del epsilon, num_actions
+    return None
+
+
 def uniform_random_factory(game, checkpoint, num_checkpoints, environment,
                            seed) -> BehaviourPolicy:
   """A PolicyFactory of uniform random play at every checkpoint."""
@@ -212,11 +318,13 @@ def uniform_random_factory(game, checkpoint, num_checkpoints, environment,
 
 # The epsilon schedules by name (benchmarks.study's datasets name theirs).
 SCHEDULES = {'lookahead': LookaheadSchedule,
-             'object_player': ObjectPlayerSchedule}
+             'object_player': ObjectPlayerSchedule,
+             'object_player_lapses': ObjectPlayerLapseSchedule}
 
 BEHAVIOURS = {
     'lookahead': LookaheadSchedule(),
     'object_player': ObjectPlayerSchedule(),
+    'object_player_lapses': ObjectPlayerLapseSchedule(),
     'random': uniform_random_factory,
     # Each known-answer problem's own behaviour (environments.known_answer).
     'known_answer': known_answer.behaviour_factory,

@@ -16,13 +16,14 @@ them too.
 """
 
 import os
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
 
 from atari_data import loader
 from atari_data import object_players
+from atari_data import policies
 from environments import factory
 from environments import games as games_lib
 from environments import seeding
@@ -57,34 +58,72 @@ def _recorded_episodes(dataset: str, game: str,
            'reward': episode['reward'].numpy()}
 
 
+def _rebuilt_behaviour(behaviour: policies.PolicyFactory, game_dir: str,
+                       game: str, checkpoint: int, recorded: Dict,
+                       environment, policy_seed: int
+                       ) -> policies.BehaviourPolicy:
+  """The policy the recorder played `checkpoint` with, rebuilt from
+  `behaviour` with the recorder's seed; refused unless it describes itself
+  as the recorded one (another schedule or other settings)."""
+  policy = behaviour(game, checkpoint, recorded['num_checkpoints'],
+                     environment, policy_seed)
+  metadata = tfds.builder_from_directory(game_dir).info.metadata
+  described = metadata['checkpoints'][checkpoint]['behaviour']
+  rebuilt = getattr(policy, 'description', type(policy).__name__)
+  if rebuilt != described:
+    raise ValueError(
+        f'{game} checkpoint {checkpoint} was recorded by {described!r}, but '
+        f'the behaviour given to replay it is {rebuilt!r}.')
+  return policy
+
+
 def replay_with_reference_actions(
-    dataset: str, game: str,
-    checkpoint: int) -> Iterator[Dict[str, np.ndarray]]:
+    dataset: str, game: str, checkpoint: int,
+    behaviour: Optional[policies.PolicyFactory] = None
+) -> Iterator[Dict[str, np.ndarray]]:
   """Replays `checkpoint` of `game` in `dataset` (a launchers.make_dataset
   directory) with the game's object player watching.
 
-  Yields, per recorded episode in recording order, {'frames': [T, 84, 84]
-  recorded frames, 'action': [T - 1] recorded actions, 'reward': [T - 1] the
-  clipped rewards that followed them (as the loader clips them),
-  'reference_action': [T - 1] the object player's action at each of those
-  states}.
+  Args:
+    dataset: the dataset directory.
+    game: the game.
+    checkpoint: the checkpoint replayed.
+    behaviour: the PolicyFactory that recorded the dataset
+      (atari_data.policies.SCHEDULES' schedules with the recording's
+      settings), or None. Given, the recorded behaviour is rebuilt with the
+      recorder's seed and replays alongside: it must choose every recorded
+      action, and what it did at each step (its `last_choice`) is yielded.
+
+  Yields:
+    Per recorded episode in recording order, {'frames': [T, 84, 84] recorded
+    frames, 'action': [T - 1] recorded actions, 'reward': [T - 1] the
+    clipped rewards that followed them (as the loader clips them),
+    'reference_action': [T - 1] the object player's action at each of those
+    states}, and with `behaviour`, 'choice': [T - 1] indices into
+    atari_data.policies.CHOICES (-1 where the behaviour reports none).
 
   Raises:
-    ValueError: the game has no object player, or a replayed frame differs
-      from the recorded one (the replay is not the recording).
+    ValueError: the game has no object player, a replayed frame differs from
+      the recorded one (the replay is not the recording), or the rebuilt
+      behaviour is not the recorded one.
   """
   game = games_lib.canonical_name(game)
   if not object_players.has_player(game):
     raise ValueError(f'{game} has no object player to replay with; games with '
                      f'one: {sorted(object_players.PLAYERS)}.')
-  recorded = recorder_config(os.path.join(dataset, game))
-  env_seed, _ = seeding.recording_seeds(recorded['seed'], game, checkpoint)
+  game_dir = os.path.join(dataset, game)
+  recorded = recorder_config(game_dir)
+  env_seed, policy_seed = seeding.recording_seeds(recorded['seed'], game,
+                                                  checkpoint)
   environment = factory.make_environment(
       game, mode=recorded['mode'], difficulty=recorded['difficulty'],
       seed=env_seed,
       sticky_action_probability=recorded['sticky_action_probability'],
       max_episode_frames=recorded['max_episode_frames'])
   player = object_players.ObjectPlayer(game)
+  policy = None if behaviour is None else _rebuilt_behaviour(
+      behaviour, game_dir, game, checkpoint, recorded, environment,
+      policy_seed)
 
   def check(timestep, frames, index, step):
     if not np.array_equal(timestep.observation[..., -1], frames[step]):
@@ -95,17 +134,31 @@ def replay_with_reference_actions(
           'emulator, or another ale-py or recorder version); its reference '
           'actions would label the wrong states.')
 
+  def choose(timestep, action, index, step):
+    chosen = policy.select_action(timestep, environment)
+    if chosen != action:
+      raise ValueError(
+          f'Replaying {game} checkpoint {checkpoint} of {dataset}: episode '
+          f'{index}, step {step} recorded action {action}, but the rebuilt '
+          f'behaviour chose {chosen}: it is not the recorded behaviour.')
+    last = getattr(policy, 'last_choice', None)
+    return -1 if last is None else policies.CHOICES.index(last)
+
   for index, episode in enumerate(_recorded_episodes(dataset, game,
                                                      checkpoint)):
     frames, actions = episode['frames'], episode['action']
     reference = np.empty(len(actions), np.int64)
+    choices = np.empty(len(actions), np.int8)
     timestep = environment.reset()
     for step, action in enumerate(actions):
       check(timestep, frames, index, step)
       reference[step] = player.select_action(timestep, environment)
+      if policy is not None:
+        choices[step] = choose(timestep, int(action), index, step)
       timestep = environment.step(int(action))
     check(timestep, frames, index, len(actions))
-    yield {**episode, 'reference_action': reference}
+    yield {**episode, 'reference_action': reference,
+           **({} if policy is None else {'choice': choices})}
 
 
 # Transitions replayed from the start of each checkpoint to draw states from.

@@ -1,5 +1,6 @@
 """Players that act on the objects the screen shows: their actions on hand-made
-RAM, on the real games, their epsilon schedule, and the pilot's entropy."""
+RAM, on the real games, their noise (epsilon-greedy, lapses) and its schedule,
+and the pilot's entropy."""
 
 import math
 
@@ -119,3 +120,81 @@ def test_behaviour_entropy_matches_a_hand_computation():
   assert policies.epsilon_greedy_entropy(0.5, 4) == pytest.approx(expected)
   assert policies.epsilon_greedy_entropy(1.0, 4) == pytest.approx(math.log(4))
   assert policies.epsilon_greedy_entropy(0.0, 4) == 0.0
+
+
+class _ConstantPlayer:
+  description = 'constant'
+
+  def select_action(self, timestep, environment):
+    del timestep, environment
+    return 0
+
+
+def test_lapses_fill_their_share_of_steps_at_their_mean_length():
+  # Attentive runs of (1 - p) / p steps then lapses of 16: share 0.25 needs
+  # p = 0.25 / (16 * 0.75 + 0.25).
+  assert policies.lapse_start_probability(0.25, 16.0) == pytest.approx(
+      0.25 / 12.25)
+  lapses = policies.Lapses(_ConstantPlayer(), lapse_share=0.25,
+                           mean_lapse_steps=16.0, num_actions=4, seed=0)
+  choices, actions = [], []
+  for _ in range(200_000):
+    actions.append(lapses.select_action(None, None))
+    choices.append(lapses.last_choice)
+  choices = np.array(choices)
+  in_lapse = choices != policies.FOLLOWED
+  assert in_lapse.mean() == pytest.approx(0.25, abs=0.01)
+  starts = np.flatnonzero(choices == policies.LAPSE_START)
+  assert in_lapse.sum() / len(starts) == pytest.approx(16.0, rel=0.05)
+  # A lapse holds the action it started with; the player's steps are its.
+  actions = np.array(actions)
+  for start in starts[:200]:
+    end = start + 1
+    while end < len(choices) and choices[end] == policies.LAPSE:
+      end += 1
+    assert (actions[start:end] == actions[start]).all()
+  assert (actions[choices == policies.FOLLOWED] == 0).all()
+  assert len(set(actions[starts])) == 4
+
+
+def test_lapse_settings_out_of_range_are_refused_with_the_value():
+  with pytest.raises(ValueError, match=r'lapse_share=1.0; it must be in'):
+    policies.lapse_start_probability(1.0, 16.0)
+  with pytest.raises(ValueError, match='mean_lapse_steps=0.5; a lapse lasts'):
+    policies.lapse_start_probability(0.25, 0.5)
+
+
+def test_the_lapse_schedule_plays_lapses_of_the_object_player():
+  schedule = policies.ObjectPlayerLapseSchedule(epsilon_first=0.25,
+                                                epsilon_last=0.0,
+                                                mean_lapse_steps=8.0)
+  environment = factory.make_environment('Breakout', seed=0)
+  assert isinstance(schedule('Breakout', 0, 5, environment, seed=0),
+                    policies.Lapses)
+  assert schedule('Breakout', 0, 5, environment, seed=0).description == (
+      'lapses(share=0.250, mean_steps=8) of object player (BreakoutTracker)')
+  assert isinstance(policies.ObjectPlayerLapseSchedule()(
+      'Breakout', 0, 5, environment, seed=0), policies.UniformRandomPolicy)
+  # No exact entropy floor for lapses; epsilon-greedy's is exact.
+  assert schedule.action_entropy(0.25, 4) is None
+  assert policies.ObjectPlayerSchedule().action_entropy(0.5, 4) == (
+      policies.epsilon_greedy_entropy(0.5, 4))
+
+
+def test_the_pilot_table_shows_both_advantages_and_a_dash_without_a_floor():
+  from benchmarks.study import pilot  # Defines the pilot's flags.
+  evidence = {'advantage': 0.01, 'advantage_low': -0.02,
+              'advantage_high': 0.04,
+              'followed_against_deviated': {'advantage': 0.2,
+                                            'advantage_low': 0.1,
+                                            'advantage_high': 0.3}}
+  row = {'checkpoint': 0, 'epsilon': 0.25, 'mean_score': 15.0, 'episodes': 20,
+         'behaviour_entropy': None, 'uniform_cross_entropy': math.log(4),
+         'discounted_return': {'p1': 0.0, 'median': 1.0, 'p99': 3.0},
+         'player_advantage': evidence}
+  table = pilot.markdown_table({'Breakout': {'random_score': 1.2,
+                                             'checkpoints': [row]}})
+  assert table.splitlines()[-1] == (
+      '| Breakout | 0 | 0.25 | 15.0 | 20 | 1.2 | - | - | - | 1.386 | '
+      '0.00 / 1.00 / 3.00 | +0.010 [-0.020, +0.040] | '
+      '+0.200 [+0.100, +0.300] |')

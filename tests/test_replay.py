@@ -1,5 +1,6 @@
 """Replaying a recording through the game it came from (atari_data.replay)."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -33,6 +34,23 @@ def object_player_recording(tmp_path_factory) -> str:
                               steps_per_checkpoint=STEPS_PER_CHECKPOINT,
                               max_episode_frames=200, seed=3),
       policies.ObjectPlayerSchedule(epsilon_first=0.0, epsilon_last=1.0))
+  return output_dir
+
+
+# Lapses of 4 steps in half the steps, so that 120 steps hold several.
+LAPSES = policies.ObjectPlayerLapseSchedule(epsilon_first=0.5,
+                                            epsilon_last=0.5,
+                                            mean_lapse_steps=4.0)
+
+
+@pytest.fixture(scope='module')
+def lapses_recording(tmp_path_factory) -> str:
+  output_dir = str(tmp_path_factory.mktemp('lapses_rlds'))
+  recorder.record(
+      recorder.RecorderConfig(output_dir=output_dir, games=('Breakout',),
+                              num_checkpoints=1,
+                              steps_per_checkpoint=STEPS_PER_CHECKPOINT,
+                              max_episode_frames=200, seed=4), LAPSES)
   return output_dir
 
 
@@ -208,3 +226,80 @@ def test_the_advantage_prints_with_its_interval_or_a_dash():
   assert data_evidence.format_advantage(evidence, '+.3f') == (
       '+0.047 [+0.036, +0.057]')
   assert data_evidence.format_advantage({'advantage': None}) == '-'
+
+
+def test_a_lapsing_behaviour_replays_with_what_it_did_at_each_step(
+    lapses_recording):
+  episodes = list(replay.replay_with_reference_actions(
+      lapses_recording, 'Breakout', 0, behaviour=LAPSES))
+  choices = np.concatenate([e['choice'] for e in episodes])
+  actions = np.concatenate([e['action'] for e in episodes])
+  reference = np.concatenate([e['reference_action'] for e in episodes])
+  followed = choices == policies.CHOICES.index(policies.FOLLOWED)
+  lapsed = choices == policies.CHOICES.index(policies.LAPSE)
+  assert followed.any() and lapsed.any()
+  assert set(choices) <= {policies.CHOICES.index(c) for c in (
+      policies.FOLLOWED, policies.LAPSE_START, policies.LAPSE)}
+  # Where the behaviour followed the player, it took the player's action;
+  # a lapse's later steps repeat the step before.
+  np.testing.assert_array_equal(actions[followed], reference[followed])
+  within = np.flatnonzero(lapsed[1:]) + 1
+  np.testing.assert_array_equal(actions[within], actions[within - 1])
+
+
+def test_a_behaviour_other_than_the_recorded_one_is_refused(
+    lapses_recording):
+  other = dataclasses.replace(LAPSES, mean_lapse_steps=8.0)
+  with pytest.raises(ValueError, match=r"recorded by 'lapses\(share=0.500, "
+                     r"mean_steps=4\).*is 'lapses\(share=0.500, "
+                     r"mean_steps=8\)"):
+    next(replay.replay_with_reference_actions(lapses_recording, 'Breakout', 0,
+                                              behaviour=other))
+
+  class Impostor:
+    """Describes itself as the recorded behaviour, but always serves."""
+
+    def __init__(self, recorded):
+      self.description = recorded.description
+
+    def select_action(self, timestep, environment):
+      del timestep, environment
+      return 1
+
+  def impostor(game, checkpoint, num_checkpoints, environment, seed):
+    return Impostor(LAPSES(game, checkpoint, num_checkpoints, environment,
+                           seed))
+
+  with pytest.raises(ValueError, match='but the rebuilt behaviour chose 1'):
+    list(replay.replay_with_reference_actions(lapses_recording, 'Breakout', 0,
+                                              behaviour=impostor))
+
+
+def test_followed_against_deviated_matches_a_hand_computation():
+  followed, start, lapse, random = (policies.CHOICES.index(c) for c in (
+      policies.FOLLOWED, policies.LAPSE_START, policies.LAPSE,
+      policies.RANDOM))
+  returns = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([5.0, 7.0])]
+  choices = [np.array([followed, start, lapse, followed]),
+             np.array([random, followed])]
+  evidence = data_evidence.followed_against_deviated(returns, choices,
+                                                     num_resamples=50)
+  # The coin was flipped at every step but the lapse's second: followed at
+  # returns 1, 4, 7; deviated at 2, 5.
+  assert evidence['steps'] == 5
+  assert evidence['mean_return_took'] == pytest.approx(4.0)
+  assert evidence['mean_return_other'] == pytest.approx(3.5)
+  assert evidence['advantage'] == pytest.approx(0.5)
+
+
+def test_game_evidence_with_the_behaviour_compares_its_coin(
+    lapses_recording):
+  evidence = data_evidence.game_evidence(
+      lapses_recording, 'Breakout', (0, 1), discount=0.99, num_resamples=20,
+      seed=0, behaviour=LAPSES)
+  coin = evidence['followed_against_deviated']
+  assert evidence['steps'] == STEPS_PER_CHECKPOINT
+  assert 0 < coin['steps'] < STEPS_PER_CHECKPOINT  # Not a lapse's later steps.
+  assert 0.0 < coin['took_share'] < 1.0
+  assert '| Breakout | followed (vs deviated) |' in (
+      data_evidence.format_evidence({'Breakout': evidence}))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
+from atari_data import policies
 from builders import config as builder_config
 from benchmarks.study import config as study_config
 from benchmarks.study import data
@@ -428,8 +429,25 @@ def test_a_study_of_object_players_records_their_play(tmp_path):
 
 def test_a_dataset_of_an_unknown_behaviour_is_refused_with_the_valid_ones():
   with pytest.raises(ValueError, match=r"behaviour='planner'; valid "
-                     r"behaviours: \['lookahead', 'object_player'\]"):
+                     r"behaviours: \['lookahead', 'object_player', "
+                     r"'object_player_lapses'\]"):
     study_config.StudyDataset(behaviour='planner')
+
+
+def test_a_datasets_behaviour_settings_reach_its_schedule_or_are_refused():
+  dataset = study_config.StudyDataset(
+      games=('Breakout',), behaviour='object_player_lapses',
+      epsilon_first=0.25, behaviour_settings=(('mean_lapse_steps', 8.0),))
+  schedule = dataset.schedule()
+  assert (type(schedule), schedule.epsilon_first, schedule.epsilon_last,
+          schedule.mean_lapse_steps) == (
+              policies.ObjectPlayerLapseSchedule, 0.25, 0.0, 8.0)
+  assert dataset.plays_object_player
+  assert not study_config.StudyDataset().plays_object_player
+  with pytest.raises(ValueError, match=r"behaviour_settings \['lapse_steps'\] "
+                     r"are not fields of 'object_player_lapses'"):
+    study_config.StudyDataset(behaviour='object_player_lapses',
+                              behaviour_settings=(('lapse_steps', 8.0),))
 
 
 def test_a_study_shares_its_base_learner_across_its_methods():

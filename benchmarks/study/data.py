@@ -46,9 +46,7 @@ def ensure_dataset(dataset: study_config.StudyDataset, root: str) -> str:
             num_checkpoints=dataset.num_checkpoints,
             steps_per_checkpoint=dataset.steps_per_checkpoint,
             seed=dataset.seed, max_episode_frames=dataset.max_episode_frames),
-        policy_factory=policies.SCHEDULES[dataset.behaviour](
-            epsilon_first=dataset.epsilon_first,
-            epsilon_last=dataset.epsilon_last))
+        policy_factory=dataset.schedule())
     for game, checkpoints in stats.items():
       print(f'{game}: mean game score per checkpoint: ' + ', '.join(
           f'{c.mean_complete_game_score or c.mean_game_score:.0f}'

@@ -22,7 +22,7 @@ player's action.
 
 import os
 import time
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from absl import app
 from absl import flags
@@ -30,6 +30,7 @@ import numpy as np
 
 from agents.scaled_ql import diagnostics
 from atari_data import loader
+from atari_data import policies
 from atari_data import replay
 from benchmarks.study import config as study_config
 from benchmarks.study import data
@@ -96,19 +97,49 @@ def took_action_advantage(returns: Sequence[np.ndarray],
   }
 
 
+# The behaviour's choices at which its state-independent coin was flipped
+# (atari_data.policies): it followed the player, or deviated from it.
+_FOLLOWED = policies.CHOICES.index(policies.FOLLOWED)
+_DEVIATED = tuple(policies.CHOICES.index(c)
+                  for c in (policies.RANDOM, policies.LAPSE_START))
+
+
+def followed_against_deviated(returns: Sequence[np.ndarray],
+                              choices: Sequence[np.ndarray],
+                              num_resamples: int,
+                              seed: int = 0) -> Dict[str, Any]:
+  """took_action_advantage of following the player over the steps where the
+  behaviour's coin was flipped (it followed the player, or began a random
+  step or a lapse): the value of the player over the deviation, averaged
+  over those states. Unbiased for a behaviour with lapses too, where the
+  steps that took the player's action are not a state-independent draw
+  (during a lapse the held action depends on nothing the state shows, but
+  the states do depend on the lapse)."""
+  flipped = [np.isin(c, (_FOLLOWED,) + _DEVIATED) for c in choices]
+  return took_action_advantage(
+      [np.asarray(r)[f] for r, f in zip(returns, flipped)],
+      [np.asarray(c)[f] == _FOLLOWED for c, f in zip(choices, flipped)],
+      num_resamples, seed)
+
+
 def game_evidence(dataset: str, game: str, checkpoint_range, discount: float,
-                  num_resamples: int, seed: int) -> Dict[str, Any]:
+                  num_resamples: int, seed: int,
+                  behaviour: Optional[policies.PolicyFactory] = None
+                  ) -> Dict[str, Any]:
   """took_action_advantage of the player's action over every replayed step of
   `game`'s checkpoints, and over the steps where the player takes each of
-  its actions ('by_player_action')."""
-  returns, actions, reference = [], [], []
+  its actions ('by_player_action'). With the recording's `behaviour`
+  (replayed alongside, atari_data.replay), also
+  'followed_against_deviated'."""
+  returns, actions, reference, choices = [], [], [], []
   for checkpoint in range(*checkpoint_range):
     for episode in replay.replay_with_reference_actions(dataset, game,
-                                                        checkpoint):
+                                                        checkpoint, behaviour):
       returns.append(diagnostics.discounted_returns(episode['reward'],
                                                     discount))
       actions.append(episode['action'])
       reference.append(episode['reference_action'])
+      choices.append(episode.get('choice'))
   took = [a == r for a, r in zip(actions, reference)]
   by_action = {}
   for action in np.unique(np.concatenate(reference)):
@@ -116,9 +147,13 @@ def game_evidence(dataset: str, game: str, checkpoint_range, discount: float,
     by_action[str(int(action))] = took_action_advantage(
         [g[w] for g, w in zip(returns, where)],
         [t[w] for t, w in zip(took, where)], num_resamples, seed)
-  return {'checkpoints': list(checkpoint_range),
-          **took_action_advantage(returns, took, num_resamples, seed),
-          'by_player_action': by_action}
+  evidence = {'checkpoints': list(checkpoint_range),
+              **took_action_advantage(returns, took, num_resamples, seed),
+              'by_player_action': by_action}
+  if behaviour is not None:
+    evidence['followed_against_deviated'] = followed_against_deviated(
+        returns, choices, num_resamples, seed)
+  return evidence
 
 
 def format_advantage(evidence: Dict[str, Any], spec: str = '+.4f') -> str:
@@ -146,6 +181,9 @@ def format_evidence(evidence: Dict[str, Dict[str, Any]]) -> str:
 
   for game, e in evidence.items():
     lines.append(row(game, 'any', e))
+    if 'followed_against_deviated' in e:
+      lines.append(row(game, 'followed (vs deviated)',
+                       e['followed_against_deviated']))
     for action, by_action in e['by_player_action'].items():
       lines.append(row(game, action, by_action))
   return '\n'.join(lines)
@@ -174,7 +212,7 @@ def main(argv, study_name, checkpoints, num_resamples, seed, root,
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   study = study_config.study_named(study_name.value)
   if isinstance(study, study_config.OnlineStudy) or (
-      study.dataset.behaviour != 'object_player'):
+      not study.dataset.plays_object_player):
     raise app.UsageError(f'Study {study.name} does not learn from object '
                          "players' data (only those replay).")
   directory = data.ensure_dataset(study.dataset, runs.data_root(root.value,
@@ -195,7 +233,7 @@ def main(argv, study_name, checkpoints, num_resamples, seed, root,
   for source in sources:
     evidence[source.game] = game_evidence(
         directory, source.game, source.checkpoint_range, discount,
-        num_resamples.value, seed.value)
+        num_resamples.value, seed.value, study.dataset.schedule())
     print(f'{source.game} replayed ({time.time() - started:.0f} s).',
           flush=True)
   print(format_evidence(evidence))

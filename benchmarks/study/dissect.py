@@ -108,7 +108,7 @@ def dissect(study: study_config.Study, method: study_config.Method,
   checkpoint = runs.trained_checkpoint(experiment.workdir, num_steps, name)
   dataset = study.dataset
   # Only the object players' recordings replay (atari_data.replay).
-  if dataset.behaviour != 'object_player':
+  if not dataset.plays_object_player:
     reference_states = 0
   _, on_data = checkpoint_diagnosis.diagnose_checkpoint(
       checkpoint.path, experiment.dataset, dataset.learn_from, num_states,

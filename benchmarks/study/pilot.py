@@ -30,6 +30,7 @@ Writes the figures to --output as JSON (atomically) and prints a table.
 Everything is resumable: recordings and BC runs already done are reused.
 """
 
+import dataclasses
 import math
 import os
 from typing import Dict
@@ -58,7 +59,11 @@ _GAMES = flags.DEFINE_list('games', ['Pong', 'Breakout', 'Boxing'],
                            'Games to pilot.')
 _BEHAVIOUR = flags.DEFINE_enum('behaviour', 'object_player',
                                sorted(policies.SCHEDULES),
-                               'The player epsilon-greedy play follows.')
+                               'The player noisy play follows, and its noise.')
+_BEHAVIOUR_SETTINGS = flags.DEFINE_multi_string(
+    'behaviour_setting', [], 'name=value: a further field of the '
+    "behaviour's schedule (e.g. mean_lapse_steps=8 for "
+    'object_player_lapses); repeatable.')
 _EPSILON_FIRST = flags.DEFINE_float('epsilon_first', 1.0,
                                     'Epsilon at checkpoint 0.')
 _EPSILON_LAST = flags.DEFINE_float('epsilon_last', 0.0,
@@ -93,8 +98,21 @@ EVIDENCE_RESAMPLES = 2000
 
 
 def _schedule() -> policies.EpsilonSchedule:
-  return policies.SCHEDULES[_BEHAVIOUR.value](
-      epsilon_first=_EPSILON_FIRST.value, epsilon_last=_EPSILON_LAST.value)
+  schedule = policies.SCHEDULES[_BEHAVIOUR.value]
+  fields = {f.name: f.type for f in dataclasses.fields(schedule)}
+  settings = {}
+  for setting in _BEHAVIOUR_SETTINGS.value:
+    name, _, value = setting.partition('=')
+    if name not in fields or not value:
+      raise app.UsageError(
+          f'--behaviour_setting={setting!r}: expected name=value with a '
+          f'field of {_BEHAVIOUR.value!r}: {sorted(fields)}.')
+    try:
+      settings[name] = fields[name](value)
+    except ValueError as error:
+      raise app.UsageError(f'--behaviour_setting={setting!r}: {error}.')
+  return schedule(epsilon_first=_EPSILON_FIRST.value,
+                  epsilon_last=_EPSILON_LAST.value, **settings)
 
 
 def _record(output_dir: str, seed: int) -> str:
@@ -188,37 +206,50 @@ def main(argv):
       report[game]['checkpoints'].append({
           'checkpoint': k, 'epsilon': epsilon, 'mean_score': score,
           'episodes': episodes,
-          'behaviour_entropy': policies.epsilon_greedy_entropy(epsilon,
-                                                               num_actions),
+          'behaviour_entropy': schedule.action_entropy(epsilon,
+                                                       num_actions),
           'uniform_cross_entropy': math.log(num_actions)})
   for checkpoint in range(_NUM_CHECKPOINTS.value):
     for game, quantiles in discounted_returns(train, _GAMES.value,
                                               checkpoint).items():
       report[game]['checkpoints'][checkpoint]['discounted_return'] = quantiles
-  if _BEHAVIOUR.value == 'object_player':
+  if isinstance(schedule, policies.ObjectPlayerSchedule):
     for game in _GAMES.value:
       for row in report[game]['checkpoints']:
         if 0.0 < row['epsilon'] < 1.0:  # Else nothing to compare.
           row['player_advantage'] = data_evidence.game_evidence(
               train, game, (row['checkpoint'], row['checkpoint'] + 1),
-              _DISCOUNT.value, EVIDENCE_RESAMPLES, seed=0)
+              _DISCOUNT.value, EVIDENCE_RESAMPLES, seed=0, behaviour=schedule)
   for checkpoint in map(int, _BC_CHECKPOINTS.value):
     prediction = heldout_prediction(_train_bc(train, checkpoint), heldout,
                                     checkpoint)
     for game, figures in prediction.items():
       report[game]['checkpoints'][checkpoint]['bc_heldout'] = figures
   atomic_files.write_json_atomically(_OUTPUT.value, {
-      'behaviour': _BEHAVIOUR.value, 'games': report,
+      'behaviour': _BEHAVIOUR.value,
+      'schedule': dataclasses.asdict(schedule), 'games': report,
       'steps_per_checkpoint': _STEPS.value, 'bc_steps': _BC_STEPS.value,
       'discount': _DISCOUNT.value})
   print(markdown_table(report))
 
 
+def _advantage(row: Dict, key) -> str:
+  """The row's player_advantage (or its part `key`), formatted; '-' where
+  absent."""
+  evidence = row.get('player_advantage')
+  if evidence is not None and key is not None:
+    evidence = evidence.get(key)
+  if evidence is None:
+    return '-'
+  return data_evidence.format_advantage(evidence, '+.3f')
+
+
 def markdown_table(report: Dict[str, Dict]) -> str:
   lines = ['| game | checkpoint | epsilon | score | episodes | random | '
            'BC held-out CE | BC accuracy | behaviour entropy | log(A) | '
-           "return p1 / median / p99 | player's one-step advantage [95%] |",
-           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|']
+           "return p1 / median / p99 | player's one-step advantage [95%] | "
+           'followed the player vs deviated [95%] |',
+           '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|']
   for game, figures in report.items():
     for row in figures['checkpoints']:
       bc_figures = row.get('bc_heldout')
@@ -228,13 +259,13 @@ def markdown_table(report: Dict[str, Dict]) -> str:
           f"{figures['random_score']:.1f} | "
           + (f"{bc_figures['cross_entropy']:.3f} | {bc_figures['accuracy']:.3f}"
              if bc_figures else '- | -')
-          + f" | {row['behaviour_entropy']:.3f} | "
-            f"{row['uniform_cross_entropy']:.3f} | "
-            + ' / '.join(f"{row['discounted_return'][q]:.2f}"
+          + ' | ' + ('-' if row['behaviour_entropy'] is None else
+                       f"{row['behaviour_entropy']:.3f}") + ' | '
+          + f"{row['uniform_cross_entropy']:.3f} | "
+          + ' / '.join(f"{row['discounted_return'][q]:.2f}"
                          for q in ('p1', 'median', 'p99'))
-          + ' | ' + (data_evidence.format_advantage(row['player_advantage'],
-                                                    '+.3f')
-                     if 'player_advantage' in row else '-') + ' |')
+          + ' | ' + ' | '.join(_advantage(row, key) for key in (
+              None, 'followed_against_deviated')) + ' |')
   return '\n'.join(lines)
 
 
