@@ -3,12 +3,13 @@
 The recorder asks a `PolicyFactory` for one policy per checkpoint, so data come
 in checkpoints of rising quality like `rlu_atari_checkpoints_ordered`: each
 checkpoint plays epsilon-greedy over a player, epsilon falling from the first
-checkpoint to the last (`EpsilonSchedule`). Two players need no trained
-agent: a lookahead planner that tries every action on a snapshot of the
-emulator (ALE cloneState/restoreState) and plays the one whose short rollout
-scores best, and object players that act on the paddle, ball or boxers the
-screen shows (atari_data.object_players). The project's own agent
-checkpoints plug in as another `PolicyFactory`.
+checkpoint to the last (`EpsilonSchedule`), or, for object players, with
+lapses of attention whose share of the steps falls the same way. Two players
+need no trained agent: a lookahead planner that tries every action on a
+snapshot of the emulator (ALE cloneState/restoreState) and plays the one
+whose short rollout scores best, and object players that act on the paddle,
+ball or boxers the screen shows (atari_data.object_players). The project's
+own agent checkpoints plug in as another `PolicyFactory`.
 """
 
 import dataclasses

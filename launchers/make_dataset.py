@@ -38,15 +38,18 @@ _BEHAVIOUR = flags.DEFINE_enum(
     'behaviour', 'lookahead', sorted(policies.BEHAVIOURS),
     'lookahead: epsilon-greedy over a lookahead planner (emulator '
     'rollouts); object_player: epsilon-greedy over a player that acts on the '
-    'objects the screen shows (Pong, Breakout, Boxing); for both, epsilon '
-    'falls from --epsilon_first to --epsilon_last along the checkpoints. '
+    'objects the screen shows (Pong, Breakout, Boxing, Freeway); '
+    'object_player_lapses: the same players with lapses of attention (one '
+    'random action held; epsilon is the share of steps in lapses); for '
+    'these, epsilon falls from --epsilon_first to --epsilon_last along the '
+    'checkpoints. '
     'random: uniform random at every checkpoint; known_answer: a '
     "known-answer problem's own behaviour (environments.known_answer).")
 _EPSILON_FIRST = flags.DEFINE_float(
-    'epsilon_first', 1.0, 'lookahead and object_player: epsilon at '
+    'epsilon_first', 1.0, 'lookahead and object players: epsilon at '
     'checkpoint 0 (1: uniform random play).')
 _EPSILON_LAST = flags.DEFINE_float(
-    'epsilon_last', 0.0, 'lookahead and object_player: epsilon at the last '
+    'epsilon_last', 0.0, 'lookahead and object players: epsilon at the last '
     'checkpoint.')
 _HORIZON = flags.DEFINE_integer(
     'lookahead_horizon', 16, 'lookahead only: rollout length in agent steps '
@@ -54,6 +57,9 @@ _HORIZON = flags.DEFINE_integer(
 _COMMIT_STEPS = flags.DEFINE_integer(
     'lookahead_commit_steps', 4, 'lookahead only: steps each plan is kept '
     'for (divides the planning cost).')
+_MEAN_LAPSE_STEPS = flags.DEFINE_float(
+    'mean_lapse_steps', None, 'object_player_lapses only: mean length of a '
+    'lapse in agent steps (default: ObjectPlayerLapseSchedule\'s).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of environments and policies.')
 _MAX_EPISODE_FRAMES = flags.DEFINE_integer(
     'max_episode_frames', 108_000, 'Emulator frames before truncation.')
@@ -64,7 +70,8 @@ _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
 field_checks.register_validators(
     ['games', 'output_dir', 'num_checkpoints', 'episodes_per_checkpoint',
      'steps_per_checkpoint', 'epsilon_first', 'epsilon_last',
-     'lookahead_horizon', 'lookahead_commit_steps', 'max_episode_frames'])
+     'lookahead_horizon', 'lookahead_commit_steps', 'mean_lapse_steps',
+     'max_episode_frames'])
 
 
 def main(argv):
@@ -96,6 +103,12 @@ def main(argv):
   elif _BEHAVIOUR.value == 'object_player':
     policy_factory = policies.ObjectPlayerSchedule(
         epsilon_first=_EPSILON_FIRST.value, epsilon_last=_EPSILON_LAST.value)
+  elif _BEHAVIOUR.value == 'object_player_lapses':
+    lapses = ({} if _MEAN_LAPSE_STEPS.value is None else
+              {'mean_lapse_steps': _MEAN_LAPSE_STEPS.value})
+    policy_factory = policies.ObjectPlayerLapseSchedule(
+        epsilon_first=_EPSILON_FIRST.value, epsilon_last=_EPSILON_LAST.value,
+        **lapses)
   else:
     policy_factory = policies.BEHAVIOURS[_BEHAVIOUR.value]
   results = recorder.record(config, policy_factory)

@@ -2,7 +2,10 @@
 RAM, on the real games, their noise (epsilon-greedy, lapses) and its schedule,
 and the pilot's entropy."""
 
+import json
 import math
+import subprocess
+import sys
 
 import ale_py
 import numpy as np
@@ -182,7 +185,6 @@ def test_the_lapse_schedule_plays_lapses_of_the_object_player():
 
 
 def test_the_pilot_table_shows_both_advantages_and_a_dash_without_a_floor():
-  from benchmarks.study import pilot  # Defines the pilot's flags.
   evidence = {'advantage': 0.01, 'advantage_low': -0.02,
               'advantage_high': 0.04,
               'followed_against_deviated': {'advantage': 0.2,
@@ -192,8 +194,12 @@ def test_the_pilot_table_shows_both_advantages_and_a_dash_without_a_floor():
          'behaviour_entropy': None, 'uniform_cross_entropy': math.log(4),
          'discounted_return': {'p1': 0.0, 'median': 1.0, 'p99': 3.0},
          'player_advantage': evidence}
-  table = pilot.markdown_table({'Breakout': {'random_score': 1.2,
-                                             'checkpoints': [row]}})
+  # In a process of its own: the pilot's flags share names with others'.
+  table = subprocess.run(
+      [sys.executable, '-c', 'import json, sys; from benchmarks.study import '
+       'pilot; print(pilot.markdown_table(json.loads(sys.argv[1])))',
+       json.dumps({'Breakout': {'random_score': 1.2, 'checkpoints': [row]}})],
+      capture_output=True, text=True, check=True).stdout
   assert table.splitlines()[-1] == (
       '| Breakout | 0 | 0.25 | 15.0 | 20 | 1.2 | - | - | - | 1.386 | '
       '0.00 / 1.00 / 3.00 | +0.010 [-0.020, +0.040] | '

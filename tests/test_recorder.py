@@ -201,3 +201,30 @@ def test_make_dataset_launcher(tmp_path, capsys):
   # An episode capped at 200 frames has 50 transitions + its last step.
   episode = next(iter(builder.as_dataset(split='checkpoint_00')))
   assert len(list(episode['steps'])) == 51
+
+
+def test_make_dataset_records_lapses_with_their_settings(tmp_path):
+  from launchers import make_dataset  # pylint: disable=g-import-not-at-top
+  flags.FLAGS([
+      'make_dataset', '--games=Breakout', f'--output_dir={tmp_path}',
+      '--num_checkpoints=2', '--steps_per_checkpoint=20',
+      '--max_episode_frames=200', '--behaviour=object_player_lapses',
+      '--epsilon_first=0.5', '--mean_lapse_steps=4', '--seed=3'])
+  try:
+    make_dataset.main([])
+  finally:
+    flags.FLAGS.unparse_flags()
+  metadata = tfds.builder_from_directory(str(tmp_path / 'Breakout')).info
+  assert [c['behaviour'] for c in metadata.metadata['checkpoints']] == [
+      'lapses(share=0.500, mean_steps=4) of object player (BreakoutTracker)',
+      'lapses(share=0.000, mean_steps=4) of object player (BreakoutTracker)']
+
+
+def test_a_lapse_shorter_than_a_step_is_refused_at_the_flag():
+  from launchers import make_dataset  # pylint: disable=g-import-not-at-top
+  del make_dataset  # Its flags are defined.
+  with pytest.raises(flags.IllegalFlagValueError,
+                     match='mean_lapse_steps.*a number >= 1'):
+    flags.FLAGS(['make_dataset', '--games=Breakout', '--output_dir=/tmp/x',
+                 '--mean_lapse_steps=0.5'])
+  flags.FLAGS.unparse_flags()

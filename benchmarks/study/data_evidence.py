@@ -12,6 +12,14 @@ that the player's action is the better one. Beside it, the returns' standard
 deviation says how many samples resolve it. The player's action at each
 state comes from replaying the recording (atari_data.replay).
 
+The replay also rebuilds the study's behaviour and reports what it did at
+each step, so the table adds "followed (vs deviated)": over the steps where
+the behaviour's coin was flipped, the return after following the player
+minus after deviating from it (a random step, or the first step of a
+lapse). For the players with lapses it is the unbiased measure: there,
+whether a step took the player's action is not a state-independent draw
+(a lapse's later steps hold their action in the states the lapse led to).
+
   python -m benchmarks.study.data_evidence --study=object_players_v1
   python -m benchmarks.study.data_evidence --checkpoints=2:3   # another tier
 

@@ -129,6 +129,8 @@ RULES: Mapping[str, Rule] = {
     'output_dir': a_directory('the output is a directory (new or existing)'),
     'epsilon_first': probability(),
     'epsilon_last': probability(),
+    # launchers.make_dataset: a lapse includes the step it starts at
+    'mean_lapse_steps': _predicate(lambda v: v >= 1, 'a number >= 1'),
     'coordinator_address': Rule(multi_process.check_coordinator_address),
 }
 
