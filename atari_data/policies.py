@@ -164,7 +164,8 @@ class Lapses:
   punches, and the states it leads to (a paddle far from the ball) are those
   where the data's most frequent action is the lapse's: imitation copies
   the flaw there, while the returns after the lapses hold the evidence
-  against it.
+  against it. The lapses ignore the game entirely, episode boundaries
+  included, so their coin is independent of every state.
   """
 
   def __init__(self, policy: BehaviourPolicy, lapse_share: float,
