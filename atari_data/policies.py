@@ -115,7 +115,8 @@ FOLLOWED, RANDOM, LAPSE_START, LAPSE = 'player', 'random', 'lapse_start', 'lapse
 CHOICES = (FOLLOWED, RANDOM, LAPSE_START, LAPSE)
 
 
-def _name(policy) -> str:
+def describe(policy) -> str:
+  """What a policy says it is (recorded per checkpoint in metadata.json)."""
   return getattr(policy, 'description', type(policy).__name__)
 
 
@@ -130,7 +131,7 @@ class EpsilonGreedy:
     self._rng = np.random.default_rng(seed)
     self.last_choice = None
     self.description = (f'epsilon-greedy(epsilon={epsilon:.3f}) over '
-                        f'{_name(policy)}')
+                        f'{describe(policy)}')
 
   def select_action(self, timestep, environment) -> int:
     if self._rng.random() < self._epsilon:
@@ -180,7 +181,7 @@ class Lapses:
     self._lapse_steps_left = 0
     self.last_choice = None
     self.description = (f'lapses(share={lapse_share:.3f}, mean_steps='
-                        f'{mean_lapse_steps:g}) of {_name(policy)}')
+                        f'{mean_lapse_steps:g}) of {describe(policy)}')
 
   def select_action(self, timestep, environment) -> int:
     if self._lapse_steps_left > 0:

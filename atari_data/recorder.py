@@ -160,10 +160,6 @@ def check_targets(config: 'RecorderConfig'):
       _refuse_existing(target)
 
 
-def _describe(policy) -> str:
-  return getattr(policy, 'description', type(policy).__name__)
-
-
 class DatasetWriter:
   """Writes one game's dataset directory atomically; a context manager.
 
@@ -282,7 +278,7 @@ def _record_checkpoint(game: str, checkpoint: int, config: RecorderConfig,
   complete_mean = lambda values: (
       float(np.mean(np.asarray(values)[complete])) if any(complete) else None)
   return CheckpointStats(
-      checkpoint_id=checkpoint, behaviour=_describe(policy),
+      checkpoint_id=checkpoint, behaviour=policies.describe(policy),
       num_episodes=len(returns), num_complete_episodes=sum(complete),
       num_steps=sum(lengths), mean_episode_return=float(np.mean(returns)),
       mean_game_score=float(np.mean(scores)),

@@ -29,15 +29,21 @@ from environments import games as games_lib
 from environments import seeding
 
 
-def recorder_config(game_dir: str) -> Dict:
-  """The recorder settings stored in a recorded game's metadata.json."""
+def _recorder_metadata(game_dir: str) -> Dict:
+  """A recorded game's metadata.json: its recorder_config and per-checkpoint
+  stats."""
   metadata = tfds.builder_from_directory(game_dir).info.metadata or {}
   if 'recorder_config' not in metadata:
     raise ValueError(
         f'{game_dir} has no recorder_config in its metadata: only games '
         'recorded by atari_data.recorder (launchers.make_dataset) can be '
         'replayed.')
-  return metadata['recorder_config']
+  return metadata
+
+
+def recorder_config(game_dir: str) -> Dict:
+  """The recorder settings stored in a recorded game's metadata.json."""
+  return _recorder_metadata(game_dir)['recorder_config']
 
 
 def _recorded_episodes(dataset: str, game: str,
@@ -58,18 +64,17 @@ def _recorded_episodes(dataset: str, game: str,
            'reward': episode['reward'].numpy()}
 
 
-def _rebuilt_behaviour(behaviour: policies.PolicyFactory, game_dir: str,
-                       game: str, checkpoint: int, recorded: Dict,
-                       environment, policy_seed: int
-                       ) -> policies.BehaviourPolicy:
+def _rebuilt_behaviour(behaviour: policies.PolicyFactory, metadata: Dict,
+                       game: str, checkpoint: int, environment,
+                       policy_seed: int) -> policies.BehaviourPolicy:
   """The policy the recorder played `checkpoint` with, rebuilt from
   `behaviour` with the recorder's seed; refused unless it describes itself
   as the recorded one (another schedule or other settings)."""
-  policy = behaviour(game, checkpoint, recorded['num_checkpoints'],
+  policy = behaviour(game, checkpoint,
+                     metadata['recorder_config']['num_checkpoints'],
                      environment, policy_seed)
-  metadata = tfds.builder_from_directory(game_dir).info.metadata
   described = metadata['checkpoints'][checkpoint]['behaviour']
-  rebuilt = getattr(policy, 'description', type(policy).__name__)
+  rebuilt = policies.describe(policy)
   if rebuilt != described:
     raise ValueError(
         f'{game} checkpoint {checkpoint} was recorded by {described!r}, but '
@@ -111,8 +116,8 @@ def replay_with_reference_actions(
   if not object_players.has_player(game):
     raise ValueError(f'{game} has no object player to replay with; games with '
                      f'one: {sorted(object_players.PLAYERS)}.')
-  game_dir = os.path.join(dataset, game)
-  recorded = recorder_config(game_dir)
+  metadata = _recorder_metadata(os.path.join(dataset, game))
+  recorded = metadata['recorder_config']
   env_seed, policy_seed = seeding.recording_seeds(recorded['seed'], game,
                                                   checkpoint)
   environment = factory.make_environment(
@@ -122,8 +127,7 @@ def replay_with_reference_actions(
       max_episode_frames=recorded['max_episode_frames'])
   player = object_players.ObjectPlayer(game)
   policy = None if behaviour is None else _rebuilt_behaviour(
-      behaviour, game_dir, game, checkpoint, recorded, environment,
-      policy_seed)
+      behaviour, metadata, game, checkpoint, environment, policy_seed)
 
   def check(timestep, frames, index, step):
     if not np.array_equal(timestep.observation[..., -1], frames[step]):

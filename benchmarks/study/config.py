@@ -390,18 +390,22 @@ OBJECT_PLAYERS_DATASET = StudyDataset(
 KNOWN_ANSWER_LEARNER = {**BASE_LEARNER, 'n_step': 1, 'cql_alpha': 0.01,
                         'target_update_period': 100, 'v_min': -5.0,
                         'v_max': 5.0}
+# The object-player studies' baselines beside their Scaled QL.
+OBJECT_PLAYERS_BC = Method('bc', 'bc', "Behaviour cloning, Acme's BC "
+                           'learner, same torso')
+OBJECT_PLAYERS_NO_CQL = Method('no_cql', 'scaled_ql',
+                               'The same without CQL (alpha 0)',
+                               (('cql_alpha', 0.0),))
+OBJECT_PLAYERS_MSE = Method('mse', 'scaled_ql', 'The same with a scalar '
+                            'head and MSE TD loss instead of C51',
+                            (('value_loss', 'mse'),))
 OBJECT_PLAYERS = Study(
     name='object_players_v1', dataset=OBJECT_PLAYERS_DATASET,
     methods=(
         Method('scaled_ql', 'scaled_ql',
                'Scaled QL with the known-answer settings: C51 + CQL (alpha '
                '0.01) + DR3, 1-step, target every 100, support [-5, 5]'),
-        Method('bc', 'bc', "Behaviour cloning, Acme's BC learner, same "
-               'torso'),
-        Method('no_cql', 'scaled_ql', 'The same without CQL (alpha 0)',
-               (('cql_alpha', 0.0),)),
-        Method('mse', 'scaled_ql', 'The same with a scalar head and MSE TD '
-               'loss instead of C51', (('value_loss', 'mse'),)),
+        OBJECT_PLAYERS_BC, OBJECT_PLAYERS_NO_CQL, OBJECT_PLAYERS_MSE,
     ),
     # 30,000 updates: Scaled QL's learner ran 21-22 updates/s alone here, so
     # a run with its evaluations takes about 30 minutes.
@@ -422,10 +426,7 @@ def _object_players_successor(name, learner, scaled_ql_description,
       name=name, dataset=OBJECT_PLAYERS_DATASET,
       methods=(
           Method('scaled_ql', 'scaled_ql', scaled_ql_description),
-          Method('no_cql', 'scaled_ql', 'The same without CQL (alpha 0)',
-                 (('cql_alpha', 0.0),)),
-          Method('mse', 'scaled_ql', 'The same with a scalar head and MSE '
-                 'TD loss instead of C51', (('value_loss', 'mse'),)),
+          OBJECT_PLAYERS_NO_CQL, OBJECT_PLAYERS_MSE,
       ),
       seeds=OBJECT_PLAYERS.seeds, num_steps=OBJECT_PLAYERS.num_steps,
       eval_every_steps=OBJECT_PLAYERS.eval_every_steps,
@@ -495,12 +496,7 @@ OBJECT_PLAYER_LAPSES = Study(
                'Scaled QL with the known-answer settings: C51 (126 atoms on '
                '[-5, 5]) + CQL (alpha 0.01) + DR3 (1.0), 1-step, target every '
                '100'),
-        Method('bc', 'bc', "Behaviour cloning, Acme's BC learner, same "
-               'torso'),
-        Method('no_cql', 'scaled_ql', 'The same without CQL (alpha 0)',
-               (('cql_alpha', 0.0),)),
-        Method('mse', 'scaled_ql', 'The same with a scalar head and MSE TD '
-               'loss instead of C51', (('value_loss', 'mse'),)),
+        OBJECT_PLAYERS_BC, OBJECT_PLAYERS_NO_CQL, OBJECT_PLAYERS_MSE,
     ),
     seeds=OBJECT_PLAYERS.seeds, num_steps=OBJECT_PLAYERS.num_steps,
     eval_every_steps=OBJECT_PLAYERS.eval_every_steps,

@@ -40,6 +40,7 @@ from benchmarks.study import results as results_lib
 from benchmarks.study import runs
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_diagnosis
+from launchers.programs import config_flags
 from launchers.programs import endings
 from launchers.programs import field_checks
 from launchers.programs import offline_program
@@ -50,31 +51,10 @@ _LOGGED_Q = ('q_mean', 'q_max')
 
 
 def parse_overrides(assignments) -> tuple:
-  """['cql_alpha=0.1', ...] -> (('cql_alpha', 0.1), ...), each value of its
-  ScaledQLConfig field's type; unknown fields and bad values are refused."""
-  fields = {field.name: field for field in
-            dataclasses.fields(learner_config.ScaledQLConfig)}
-  defaults = learner_config.ScaledQLConfig()
-  parsed = []
-  for assignment in assignments:
-    name, separator, text = assignment.partition('=')
-    if not separator or name not in fields:
-      raise ValueError(
-          f'--set {assignment!r}: expected field=value with a ScaledQLConfig '
-          f'field, one of {sorted(fields)}.')
-    kind = type(getattr(defaults, name))
-    if kind is bool:
-      if text not in ('true', 'false'):
-        raise ValueError(f'--set {assignment!r}: {name} is true or false.')
-      value = text == 'true'
-    else:
-      try:
-        value = kind(text)
-      except ValueError:
-        raise ValueError(f'--set {assignment!r}: {name} takes a '
-                         f'{kind.__name__}, got {text!r}.') from None
-    parsed.append((name, value))
-  return tuple(parsed)
+  """['cql_alpha=0.1', ...] -> (('cql_alpha', 0.1), ...): --set's
+  ScaledQLConfig fields (config_flags.parse_assignments)."""
+  return config_flags.parse_assignments(
+      assignments, learner_config.ScaledQLConfig(), '--set')
 
 
 def dissection_path(results_dir: str, study: study_config.Study,

@@ -51,6 +51,7 @@ from builders import bc
 from environments import games as games_lib
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_loading
+from launchers.programs import config_flags
 from launchers.programs import dataset_scores
 from launchers.programs import offline_program
 from launchers.programs import pretrain_experiment
@@ -99,20 +100,13 @@ EVIDENCE_RESAMPLES = 2000
 
 def _schedule() -> policies.EpsilonSchedule:
   schedule = policies.SCHEDULES[_BEHAVIOUR.value]
-  fields = {f.name: f.type for f in dataclasses.fields(schedule)}
-  settings = {}
-  for setting in _BEHAVIOUR_SETTINGS.value:
-    name, _, value = setting.partition('=')
-    if name not in fields or not value:
-      raise app.UsageError(
-          f'--behaviour_setting={setting!r}: expected name=value with a '
-          f'field of {_BEHAVIOUR.value!r}: {sorted(fields)}.')
-    try:
-      settings[name] = fields[name](value)
-    except ValueError as error:
-      raise app.UsageError(f'--behaviour_setting={setting!r}: {error}.')
+  try:
+    settings = config_flags.parse_assignments(
+        _BEHAVIOUR_SETTINGS.value, schedule(), '--behaviour_setting')
+  except ValueError as error:
+    raise app.UsageError(str(error)) from None
   return schedule(epsilon_first=_EPSILON_FIRST.value,
-                  epsilon_last=_EPSILON_LAST.value, **settings)
+                  epsilon_last=_EPSILON_LAST.value, **dict(settings))
 
 
 def _record(output_dir: str, seed: int) -> str:

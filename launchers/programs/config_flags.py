@@ -145,3 +145,32 @@ def given_on_command_line(holders: Mapping[str, flags.FlagHolder]
   """The flags of `holders` that the command line set explicitly."""
   return {name: holder.value for name, holder in holders.items()
           if holder.present}
+
+
+def parse_assignments(assignments: Sequence[str], defaults: Any,
+                      flag: str) -> tuple:
+  """['name=value', ...] -> (('name', value), ...) for fields of the
+  dataclass instance `defaults`, each value of its field's type (booleans
+  'true' or 'false'); unknown fields and bad values are refused with a
+  ValueError naming `flag`, the assignment and what is valid."""
+  fields = sorted(field.name for field in dataclasses.fields(defaults))
+  parsed = []
+  for assignment in assignments:
+    name, separator, text = assignment.partition('=')
+    if not separator or name not in fields:
+      raise ValueError(
+          f'{flag} {assignment!r}: expected field=value with a '
+          f'{type(defaults).__name__} field, one of {fields}.')
+    kind = type(getattr(defaults, name))
+    if kind is bool:
+      if text not in ('true', 'false'):
+        raise ValueError(f'{flag} {assignment!r}: {name} is true or false.')
+      value = text == 'true'
+    else:
+      try:
+        value = kind(text)
+      except ValueError:
+        raise ValueError(f'{flag} {assignment!r}: {name} takes a '
+                         f'{kind.__name__}, got {text!r}.') from None
+    parsed.append((name, value))
+  return tuple(parsed)
