@@ -49,6 +49,8 @@ setup(
         "pillow>=9",
         "matplotlib>=3.7",
         "psutil>=5.9",
+        # One BLAS thread for the environments' frame resize.
+        "threadpoolctl>=3.1",
         # The study's confidence intervals (benchmarks/study/statistics.py).
         "rliable==1.2.0",
     ],

@@ -19,6 +19,8 @@ interrupted recording leaves nothing a loader would open.
 """
 
 import dataclasses
+import hashlib
+import multiprocessing
 import os
 import shutil
 import time
@@ -105,6 +107,24 @@ class CheckpointStats:
 def dataset_dir(output_dir: str, game: str) -> str:
   """Where the recorder puts (and the loader finds) a game's dataset."""
   return os.path.join(output_dir, games.canonical_name(game))
+
+
+def dataset_digest(output_dir: str, game: str) -> str:
+  """SHA-256 of a recorded game's episodes: each split's file name, then
+  its records in order, each serialized with sorted feature keys. The file
+  bytes themselves vary between processes (protobuf writes a map in hash
+  order) and the metadata holds the recording's timings, so neither is
+  hashed."""
+  digest = hashlib.sha256()
+  directory = dataset_dir(output_dir, game)
+  for name in sorted(os.listdir(directory)):
+    if '.tfrecord-' not in name:
+      continue
+    digest.update(name.encode())
+    for record in tf.data.TFRecordDataset(os.path.join(directory, name)):
+      digest.update(tf.train.Example.FromString(record.numpy())
+                    .SerializeToString(deterministic=True))
+  return digest.hexdigest()
 
 
 def _record_episode(environment: dm_env.Environment,
@@ -307,18 +327,33 @@ def record_game(game: str, config: RecorderConfig,
 
 
 def record(config: RecorderConfig,
-           policy_factory: Optional[policies.PolicyFactory] = None
-           ) -> Dict[str, List[CheckpointStats]]:
+           policy_factory: Optional[policies.PolicyFactory] = None,
+           processes: int = 1) -> Dict[str, List[CheckpointStats]]:
   """Records every game of `config`; returns game -> per-checkpoint stats.
 
   Args:
     config: what to record.
     policy_factory: behaviour per checkpoint; default
       `policies.LookaheadSchedule()` (random at checkpoint 0, then
-      epsilon-greedy lookahead with falling epsilon).
+      epsilon-greedy lookahead with falling epsilon). With processes > 1 it
+      must pickle (the schedules of `policies` do).
+    processes: games recorded at once, each in its own process. A game's
+      episodes depend only on the seed, the game and the checkpoint, so
+      they are the same whatever the number (`dataset_digest`).
   """
+  if processes < 1:
+    raise ValueError(f'processes must be >= 1, got {processes}.')
   policy_factory = policy_factory or policies.LookaheadSchedule()
   # Fail on any bad name or recorded game before spending minutes on others.
   check_targets(config)
   names = [games.canonical_name(game) for game in config.games]
-  return {game: record_game(game, config, policy_factory) for game in names}
+  processes = min(processes, len(names))
+  if processes == 1:
+    return {game: record_game(game, config, policy_factory) for game in names}
+  # Spawned, not forked: TensorFlow's threads do not survive a fork. Leaving
+  # the pool (a stop signal, a game's error) terminates the other games'
+  # processes; each leaves at most a hidden staging directory.
+  with multiprocessing.get_context('spawn').Pool(processes) as pool:
+    stats = pool.starmap(
+        record_game, [(game, config, policy_factory) for game in names])
+  return dict(zip(names, stats))

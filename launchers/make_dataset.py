@@ -67,6 +67,9 @@ _MODE = flags.DEFINE_integer('mode', None, 'ALE game mode (default: game\'s).')
 _DIFFICULTY = flags.DEFINE_integer('difficulty', None, 'ALE difficulty.')
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False,
                                   'Replace existing datasets of these games.')
+_PROCESSES = flags.DEFINE_integer(
+    'processes', 1, 'Games recorded at once, each in its own process (the '
+    'files are the same whatever the number).', lower_bound=1)
 field_checks.register_validators(
     ['games', 'output_dir', 'num_checkpoints', 'episodes_per_checkpoint',
      'steps_per_checkpoint', 'epsilon_first', 'epsilon_last',
@@ -111,7 +114,7 @@ def main(argv):
         **lapses)
   else:
     policy_factory = policies.BEHAVIOURS[_BEHAVIOUR.value]
-  results = recorder.record(config, policy_factory)
+  results = recorder.record(config, policy_factory, _PROCESSES.value)
   for game, stats in results.items():
     print(f'{recorder.dataset_dir(config.output_dir, game)}')
     for checkpoint in stats:

@@ -1,10 +1,12 @@
 """Tests of the RL Unplugged-schema recorder: schema, layout, quality, atomicity."""
 
 import os
+import shutil
 
 from absl import flags
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 from tensorflow_datasets.rl_unplugged import atari_utils
 
@@ -149,6 +151,62 @@ class _FailingFactory:
       raise KeyboardInterrupt('simulated interruption')
     return policies.uniform_random_factory(game, checkpoint, num_checkpoints,
                                            environment, seed)
+
+
+def test_games_recorded_in_processes_are_the_same_episodes(tmp_path):
+  config = recorder.RecorderConfig(
+      output_dir=str(tmp_path / 'one'), games=('Pong', 'Breakout', 'Freeway'),
+      num_checkpoints=2, steps_per_checkpoint=60, seed=4)
+  alone = recorder.record(config, policies.ObjectPlayerLapseSchedule())
+  in_processes = recorder.record(
+      recorder.RecorderConfig(**{**config.__dict__,
+                                 'output_dir': str(tmp_path / 'two')}),
+      policies.ObjectPlayerLapseSchedule(), processes=2)
+  assert list(in_processes) == ['Pong', 'Breakout', 'Freeway']
+  for game, stats in alone.items():
+    assert ([s.mean_episode_return for s in stats] ==
+            [s.mean_episode_return for s in in_processes[game]])
+  for game in alone:
+    assert (recorder.dataset_digest(str(tmp_path / 'one'), game) ==
+            recorder.dataset_digest(str(tmp_path / 'two'), game))
+  assert recorder.dataset_digest(str(tmp_path / 'one'), 'Pong') != (
+      recorder.dataset_digest(str(tmp_path / 'one'), 'Breakout'))
+
+
+def test_dataset_digest_is_of_the_decoded_episodes(tmp_path):
+  """Two recordings of the same episodes, one rewritten with its feature
+  keys in reverse order: other bytes, the same digest; another seed's
+  episodes: another digest."""
+  config = recorder.RecorderConfig(output_dir=str(tmp_path / 'a'),
+                                   games=('Pong',), num_checkpoints=1,
+                                   steps_per_checkpoint=30, seed=2)
+  recorder.record(config, policies.uniform_random_factory)
+  name = 'recorded_atari-checkpoint_00.tfrecord-00000-of-00001'
+  original = os.path.join(str(tmp_path / 'a'), 'Pong', name)
+  shutil.copytree(str(tmp_path / 'a'), str(tmp_path / 'b'))
+  rewritten = os.path.join(str(tmp_path / 'b'), 'Pong', name)
+  with tf.io.TFRecordWriter(rewritten) as writer:
+    for record in tf.data.TFRecordDataset(original):
+      example = tf.train.Example.FromString(record.numpy())
+      reordered = tf.train.Example()
+      for key in sorted(example.features.feature, reverse=True):
+        reordered.features.feature[key].CopyFrom(example.features.feature[key])
+      writer.write(reordered.SerializeToString())
+  with open(original, 'rb') as a, open(rewritten, 'rb') as b:
+    assert a.read() != b.read()
+  assert (recorder.dataset_digest(str(tmp_path / 'a'), 'Pong') ==
+          recorder.dataset_digest(str(tmp_path / 'b'), 'Pong'))
+  recorder.record(recorder.RecorderConfig(
+      **{**config.__dict__, 'output_dir': str(tmp_path / 'c'), 'seed': 3}),
+      policies.uniform_random_factory)
+  assert (recorder.dataset_digest(str(tmp_path / 'c'), 'Pong') !=
+          recorder.dataset_digest(str(tmp_path / 'a'), 'Pong'))
+
+
+def test_record_rejects_fewer_than_one_process(tmp_path):
+  config = recorder.RecorderConfig(output_dir=str(tmp_path), games=('Pong',))
+  with pytest.raises(ValueError, match='processes must be >= 1, got 0'):
+    recorder.record(config, processes=0)
 
 
 def test_interrupted_recording_leaves_no_dataset(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from agents.scaled_ql import checkpointing
 from atari_data import policies
+from atari_data import recorder
 from builders import config as builder_config
 from benchmarks.study import config as study_config
 from benchmarks.study import data
@@ -425,6 +426,26 @@ def test_a_study_of_object_players_records_their_play(tmp_path):
   assert behaviours == [
       'epsilon-greedy(epsilon=0.500) over object player (BreakoutTracker)',
       'epsilon-greedy(epsilon=0.000) over object player (BreakoutTracker)']
+
+
+def test_recorded_data_are_held_to_their_fingerprint(tmp_path):
+  dataset = study_config.StudyDataset(
+      games=('Breakout', 'Pong'), num_checkpoints=1, steps_per_checkpoint=60,
+      behaviour='object_player', random_episodes=1, max_episode_frames=200)
+  path = str(tmp_path / 'results' / 'data_fingerprint.json')
+  data.ensure_dataset(dataset, str(tmp_path / 'first'), path)
+  with open(path) as f:
+    written = json.load(f)
+  assert sorted(written) == ['data/Breakout', 'data/Pong', 'random/Breakout',
+                             'random/Pong']
+  assert written['random/Pong'] == recorder.dataset_digest(
+      str(tmp_path / 'first' / 'random'), 'Pong')
+  # Recorded again elsewhere: the same bytes, so the check passes.
+  data.ensure_dataset(dataset, str(tmp_path / 'second'), path)
+  with pytest.raises(ValueError, match=r'data/Breakout: recorded [0-9a-f]{12}'
+                     r'\.\.\., committed [0-9a-f]{12}\.\.\.; data/Pong'):
+    data.ensure_dataset(dataclasses.replace(dataset, seed=1),
+                        str(tmp_path / 'third'), path)
 
 
 def test_a_dataset_of_an_unknown_behaviour_is_refused_with_the_valid_ones():

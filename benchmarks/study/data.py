@@ -6,8 +6,9 @@ random play beside them under <root>/random/<Game>; every method of the
 study reads the same files.
 """
 
+import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 from absl import logging
 
@@ -15,7 +16,10 @@ from atari_data import loader
 from atari_data import policies
 from atari_data import recorder
 from benchmarks.study import config as study_config
+from benchmarks.study import results as results_lib
+from benchmarks.study import runs
 from environments import atari_scores
+from launchers.programs import atomic_files
 from launchers.programs import dataset_scores
 
 
@@ -32,11 +36,46 @@ def _missing(directory: str, games) -> list:
           if not os.path.isdir(os.path.join(directory, game))]
 
 
-def ensure_dataset(dataset: study_config.StudyDataset, root: str) -> str:
-  """Records what is missing of `dataset` under `root`; returns the data
-  directory. Each game is written atomically, so an interrupted recording
-  leaves no partial game behind and is resumed game by game."""
+def fingerprint(root: str, games) -> Dict[str, str]:
+  """'data/<Game>' and 'random/<Game>' under `root` -> the game's
+  `recorder.dataset_digest` (its episodes, not its timings)."""
+  return {f'{os.path.basename(directory)}/{game}':
+              recorder.dataset_digest(directory, game)
+          for directory in (data_dir(root), random_dir(root))
+          for game in games}
+
+
+def check_fingerprint(root: str, games, path: str) -> None:
+  """Raises ValueError unless the data under `root` are, byte for byte, the
+  ones fingerprinted at `path` (those the committed results learned from);
+  where `path` does not exist yet, writes the data's fingerprint there."""
+  found = fingerprint(root, games)
+  if not os.path.exists(path):
+    atomic_files.write_json_atomically(path, found)
+    return
+  with open(path) as f:
+    expected = json.load(f)
+  differing = [f'{name}: recorded {found[name][:12]}..., committed '
+               f'{expected[name][:12]}...' for name in found
+               if expected.get(name) != found[name]]
+  if differing:
+    raise ValueError(
+        f'The data under {root} are not those the committed results learned '
+        f'from ({path}): ' + '; '.join(differing) + '. The recorder, the '
+        'behaviour or the environment changed; record the study under a new '
+        'name rather than mixing runs on different data.')
+
+
+def ensure_dataset(dataset: study_config.StudyDataset, root: str,
+                   fingerprint_path: Optional[str] = None) -> str:
+  """Records what is missing of `dataset` under `root`, a game per core at
+  once; returns the data directory. Each game is written atomically, so an
+  interrupted recording leaves no partial game behind and is resumed game by
+  game. With `fingerprint_path`, data recorded now must be the bytes
+  fingerprinted there (`check_fingerprint`); the first recording writes it.
+  """
   missing = _missing(data_dir(root), dataset.games)
+  missing_random = _missing(random_dir(root), dataset.games)
   if missing:
     logging.info('Recording the study data of %s into %s ...', missing,
                  data_dir(root))
@@ -46,19 +85,32 @@ def ensure_dataset(dataset: study_config.StudyDataset, root: str) -> str:
             num_checkpoints=dataset.num_checkpoints,
             steps_per_checkpoint=dataset.steps_per_checkpoint,
             seed=dataset.seed, max_episode_frames=dataset.max_episode_frames),
-        policy_factory=dataset.schedule())
+        policy_factory=dataset.schedule(), processes=os.cpu_count())
     for game, checkpoints in stats.items():
       print(f'{game}: mean game score per checkpoint: ' + ', '.join(
           f'{c.mean_complete_game_score or c.mean_game_score:.0f}'
           for c in checkpoints), flush=True)
-  missing = _missing(random_dir(root), dataset.games)
-  if missing:
-    record_random_play(random_dir(root), missing, dataset.random_episodes,
-                       dataset.seed + 1, dataset.max_episode_frames)
+  if missing_random:
+    record_random_play(random_dir(root), missing_random,
+                       dataset.random_episodes, dataset.seed + 1,
+                       dataset.max_episode_frames)
   # Fails clearly on a half-written or foreign directory.
   loader.resolve_sources(loader.LoaderConfig(
       games=dataset.games, source=data_dir(root), checkpoints='all'))
+  if fingerprint_path is not None and (
+      missing or missing_random or not os.path.exists(fingerprint_path)):
+    check_fingerprint(root, dataset.games, fingerprint_path)
   return data_dir(root)
+
+
+def ensure_study_data(study: study_config.Study, root: str,
+                      results_dir: str) -> str:
+  """`ensure_dataset` for an offline `study` where the runner's flags put
+  it: its data root under --root, held to the fingerprint kept beside its
+  results in --results_dir. Returns the data directory."""
+  return ensure_dataset(
+      study.dataset, runs.data_root(root, study),
+      results_lib.data_fingerprint_path(results_dir, study.name))
 
 
 def record_random_play(output_dir: str, games, episodes: int, seed: int,
@@ -71,7 +123,8 @@ def record_random_play(output_dir: str, games, episodes: int, seed: int,
           episodes_per_checkpoint=episodes, steps_per_checkpoint=None,
           seed=seed, max_episode_frames=max_episode_frames, mode=mode,
           difficulty=difficulty),
-      policy_factory=policies.uniform_random_factory)
+      policy_factory=policies.uniform_random_factory,
+      processes=os.cpu_count())
 
 
 def reference_scores(dataset: study_config.StudyDataset,

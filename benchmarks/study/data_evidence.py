@@ -223,8 +223,7 @@ def main(argv, study_name, checkpoints, num_resamples, seed, root,
       not study.dataset.plays_object_player):
     raise app.UsageError(f'Study {study.name} does not learn from object '
                          "players' data (only those replay).")
-  directory = data.ensure_dataset(study.dataset, runs.data_root(root.value,
-                                                                study))
+  directory = data.ensure_study_data(study, root.value, results_dir.value)
   selected = checkpoints.value or study.dataset.learn_from
   with endings.bad_input():
     sources = loader.resolve_sources(loader.LoaderConfig(

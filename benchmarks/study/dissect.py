@@ -164,7 +164,7 @@ def main(argv, study_name, method_name, overrides, name, seed, num_steps,
   if os.path.exists(path):
     print(f'{path} exists; nothing to do.')
     return
-  data.ensure_dataset(study.dataset, runs.data_root(root.value, study))
+  data.ensure_study_data(study, root.value, results_dir.value)
   print(dissect(study, method, seed.value, num_steps.value, name.value,
                 root.value, results_dir.value, num_states.value,
                 play_episodes.value, reference_states.value))

@@ -69,6 +69,12 @@ def result_path(results_dir: str, study: str, method: str, seed: int) -> str:
   return os.path.join(results_dir, study, method, f'seed_{seed}.json')
 
 
+def data_fingerprint_path(results_dir: str, study: str) -> str:
+  """Where the SHA-256 of the data `study`'s results learned from is kept
+  (benchmarks.study.data.check_fingerprint)."""
+  return os.path.join(results_dir, study, 'data_fingerprint.json')
+
+
 def _finite(value: Any, where: str) -> float:
   if not isinstance(value, (int, float)) or isinstance(value, bool) or (
       not math.isfinite(value)):

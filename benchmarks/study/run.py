@@ -85,7 +85,7 @@ def main(argv, study_name, root, results_dir, methods, seeds, max_runs,
     online.ensure_random_play(study, root.value)
     run_one = online.run_one
   else:
-    data.ensure_dataset(study.dataset, runs.data_root(root.value, study))
+    data.ensure_study_data(study, root.value, results_dir.value)
     run_one = offline.run_one
   if max_runs.value is not None:
     ready = ready[:max_runs.value]
