@@ -46,11 +46,13 @@ from absl import flags
 # FunctionDef for __inference_Dataset_flat_map_read_one_file".
 from atari_data import loader  # pylint: disable=unused-import
 
+from agents.scaled_ql import config as learner_config
 from agents.scaled_ql import host_memory
 from benchmarks import results as results_lib
-from benchmarks.known_answer_runs import (RunSpec, TASKS, VARIANTS,
-                                          parse_overrides, run, write_report)
+from benchmarks.known_answer_runs import (RunSpec, TASKS, VARIANTS, run,
+                                          write_report)
 from environments import known_answer
+from launchers.programs import config_flags
 
 _TASKS = flags.DEFINE_list('tasks', ['two_game'], f'Of {list(TASKS)}.')
 _VARIANTS = flags.DEFINE_list('variants', list(VARIANTS), f'Of {list(VARIANTS)}.')
@@ -76,7 +78,8 @@ def main(argv):
       if name not in TASKS and name not in VARIANTS:
         raise app.UsageError(f'{name!r} is neither a task {list(TASKS)} nor '
                              f'a variant {list(VARIANTS)}.')
-    overrides = parse_overrides(_SETS.value)
+    overrides = config_flags.parse_assignments(
+        _SETS.value, learner_config.ScaledQLConfig(), '--set')
     for task in _TASKS.value:
       for variant in _VARIANTS.value:
         for seed in _SEEDS.value:

@@ -96,21 +96,6 @@ class RunSpec:
         'discount': self.discount})
 
 
-def parse_overrides(settings: Sequence[str]) -> Tuple[Tuple[str, Any], ...]:
-  """['cql_alpha=0.01', ...] -> typed (field, value) pairs of ScaledQLConfig."""
-  fields = {f.name: f for f in dataclasses.fields(learner_config.ScaledQLConfig)}
-  parsed = []
-  for setting in settings:
-    key, _, value = setting.partition('=')
-    if key not in fields or not value:
-      raise ValueError(f'--set {setting!r}: expected field=value with a '
-                       f'field of ScaledQLConfig: {sorted(fields)}.')
-    kind = type(getattr(learner_config.ScaledQLConfig(), key))
-    parsed.append((key, (value.lower() in ('1', 'true')) if kind is bool
-                   else kind(value)))
-  return tuple(parsed)
-
-
 def record_task(data_dir: str, task: str, seed: int) -> str:
   """Records the task's problems (seeded) once; returns the directory."""
   from atari_data import recorder  # TensorFlow: module docstring.
@@ -503,12 +488,15 @@ def report(runs: List[Dict[str, Any]]) -> str:
 def plot(runs: List[Dict[str, Any]], path: str):
   """Per task (a row), mean |Q - Q*| and the greedy-optimal fraction vs
   updates of the variants as they stand at the resolvable discount (mean
-  over seeds, shaded from the lowest to the highest seed)."""
+  over seeds, shaded from the lowest to the highest seed). Returns whether
+  there was such a run to plot (runs with --set changes alone have none)."""
+  variants = [r for r in runs if _is_variant_run(r) and
+              r['spec']['discount'] == known_answer.RESOLVABLE_DISCOUNT]
+  if not variants:
+    return False
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
-  variants = [r for r in runs if _is_variant_run(r) and
-              r['spec']['discount'] == known_answer.RESOLVABLE_DISCOUNT]
   tasks = sorted({r['spec']['task'] for r in variants})
   figure, axes = plt.subplots(len(tasks), 2, figsize=(14, 4.5 * len(tasks)),
                               squeeze=False)
@@ -539,6 +527,7 @@ def plot(runs: List[Dict[str, Any]], path: str):
   figure.tight_layout()
   figure.savefig(path, dpi=100)
   plt.close(figure)
+  return True
 
 
 def write_report(output_dir: str):
@@ -549,5 +538,6 @@ def write_report(output_dir: str):
   with open(os.path.join(output_dir, 'results.md'), 'w') as f:
     f.write('# Known-answer learning (benchmarks.known_answer_learning)\n\n')
     f.write(table)
-  plot(runs, os.path.join(output_dir, 'value_error.png'))
   print(table)
+  if not plot(runs, os.path.join(output_dir, 'value_error.png')):
+    print('No plot: every run there has --set changes.')

@@ -83,3 +83,34 @@ def test_the_command_line_records_trains_and_reports(tmp_path):
   assert set(run['returns']) == {'KnownAnswerChain'}
   assert os.path.exists(os.path.join(tmp_path, 'results.md'))
   assert os.path.exists(os.path.join(tmp_path, 'value_error.png'))
+
+
+def test_the_command_line_applies_a_change_and_reports_it(tmp_path):
+  """A run with a --set change alone: the change is in its spec and its
+  learner, and the report has its table but no curves of the variants."""
+  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  process = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.known_answer_learning',
+       '--tasks=chain', '--variants=chain', '--seeds=0', '--num_updates=10',
+       '--eval_every=10', '--episodes=1', '--set=cql_alpha=0.02',
+       f'--output_dir={tmp_path}'],
+      cwd=repo_root, capture_output=True, text=True, timeout=600)
+  assert process.returncode == 0, process.stderr[-3000:]
+  run, = known_answer_runs.load_runs(os.path.join(tmp_path, 'runs'))
+  assert run['spec']['overrides'] == [['cql_alpha', 0.02]]
+  assert run['learner']['cql_alpha'] == 0.02
+  assert 'cql_alpha=0.02' in run['name']
+  assert os.path.exists(os.path.join(tmp_path, 'results.md'))
+  assert not os.path.exists(os.path.join(tmp_path, 'value_error.png'))
+  assert 'No plot: every run there has --set changes.' in process.stdout
+
+
+def test_the_command_line_refuses_a_setting_of_the_wrong_type(tmp_path):
+  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  process = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.known_answer_learning',
+       '--tasks=chain', '--set=cql_alpha=lots', f'--output_dir={tmp_path}'],
+      cwd=repo_root, capture_output=True, text=True, timeout=600)
+  assert process.returncode != 0
+  assert "--set 'cql_alpha=lots': cql_alpha takes a float" in process.stderr
+  assert not os.path.exists(os.path.join(tmp_path, 'runs'))
