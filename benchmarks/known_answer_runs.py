@@ -489,7 +489,7 @@ def plot(runs: List[Dict[str, Any]], path: str):
   """Per task (a row), mean |Q - Q*| and the greedy-optimal fraction vs
   updates of the variants as they stand at the resolvable discount (mean
   over seeds, shaded from the lowest to the highest seed). Returns whether
-  there was such a run to plot (runs with --set changes alone have none)."""
+  there was such a run to plot."""
   variants = [r for r in runs if _is_variant_run(r) and
               r['spec']['discount'] == known_answer.RESOLVABLE_DISCOUNT]
   if not variants:
@@ -540,4 +540,5 @@ def write_report(output_dir: str):
     f.write(table)
   print(table)
   if not plot(runs, os.path.join(output_dir, 'value_error.png')):
-    print('No plot: every run there has --set changes.')
+    print('No plot: no run there is a variant as it stands (without --set '
+          f'changes) at gamma {known_answer.RESOLVABLE_DISCOUNT}.')

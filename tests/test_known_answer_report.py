@@ -102,7 +102,8 @@ def test_the_command_line_applies_a_change_and_reports_it(tmp_path):
   assert 'cql_alpha=0.02' in run['name']
   assert os.path.exists(os.path.join(tmp_path, 'results.md'))
   assert not os.path.exists(os.path.join(tmp_path, 'value_error.png'))
-  assert 'No plot: every run there has --set changes.' in process.stdout
+  assert ('No plot: no run there is a variant as it stands (without --set '
+          'changes) at gamma') in process.stdout
 
 
 def test_the_command_line_refuses_a_setting_of_the_wrong_type(tmp_path):
