@@ -68,15 +68,19 @@ def test_plot_has_a_row_of_panels_per_task(tmp_path):
   np.testing.assert_allclose(height_two / height_one, 2.0, rtol=0.05)
 
 
-def test_the_command_line_records_trains_and_reports(tmp_path):
-  """The benchmark as a user runs it (absl's app.run in a fresh process):
-  one tiny run's JSON, the table and the plot."""
+def _run_command_line(*flags):
+  """The benchmark as a user runs it: absl's app.run in a fresh process."""
   repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  process = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.known_answer_learning',
-       '--tasks=chain', '--variants=chain', '--seeds=0', '--num_updates=20',
-       '--eval_every=10', '--episodes=1', f'--output_dir={tmp_path}'],
+  return subprocess.run(
+      [sys.executable, '-m', 'benchmarks.known_answer_learning', *flags],
       cwd=repo_root, capture_output=True, text=True, timeout=600)
+
+
+def test_the_command_line_records_trains_and_reports(tmp_path):
+  """One tiny run's JSON, the table and the plot."""
+  process = _run_command_line(
+      '--tasks=chain', '--variants=chain', '--seeds=0', '--num_updates=20',
+      '--eval_every=10', '--episodes=1', f'--output_dir={tmp_path}')
   assert process.returncode == 0, process.stderr[-3000:]
   run, = known_answer_runs.load_runs(os.path.join(tmp_path, 'runs'))
   assert [point['update'] for point in run['curve']] == [0, 10, 20]
@@ -88,13 +92,10 @@ def test_the_command_line_records_trains_and_reports(tmp_path):
 def test_the_command_line_applies_a_change_and_reports_it(tmp_path):
   """A run with a --set change alone: the change is in its spec and its
   learner, and the report has its table but no curves of the variants."""
-  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  process = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.known_answer_learning',
-       '--tasks=chain', '--variants=chain', '--seeds=0', '--num_updates=10',
-       '--eval_every=10', '--episodes=1', '--set=cql_alpha=0.02',
-       f'--output_dir={tmp_path}'],
-      cwd=repo_root, capture_output=True, text=True, timeout=600)
+  process = _run_command_line(
+      '--tasks=chain', '--variants=chain', '--seeds=0', '--num_updates=10',
+      '--eval_every=10', '--episodes=1', '--set=cql_alpha=0.02',
+      f'--output_dir={tmp_path}')
   assert process.returncode == 0, process.stderr[-3000:]
   run, = known_answer_runs.load_runs(os.path.join(tmp_path, 'runs'))
   assert run['spec']['overrides'] == [['cql_alpha', 0.02]]
@@ -107,11 +108,8 @@ def test_the_command_line_applies_a_change_and_reports_it(tmp_path):
 
 
 def test_the_command_line_refuses_a_setting_of_the_wrong_type(tmp_path):
-  repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  process = subprocess.run(
-      [sys.executable, '-m', 'benchmarks.known_answer_learning',
-       '--tasks=chain', '--set=cql_alpha=lots', f'--output_dir={tmp_path}'],
-      cwd=repo_root, capture_output=True, text=True, timeout=600)
+  process = _run_command_line('--tasks=chain', '--set=cql_alpha=lots',
+                              f'--output_dir={tmp_path}')
   assert process.returncode != 0
   assert "--set 'cql_alpha=lots': cql_alpha takes a float" in process.stderr
   assert not os.path.exists(os.path.join(tmp_path, 'runs'))
