@@ -17,6 +17,7 @@ environments.known_answer.recorded_transitions (benchmarks.gpu_check).
 """
 
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ import numpy as np
 from agents.scaled_ql import config as learner_config
 from agents.scaled_ql import update_step as update_lib
 from agents.scaled_ql.networks import make_network
+from benchmarks import results as results_lib
 from benchmarks.study import config as study_config
 from environments import known_answer
 from networks import multi_game
@@ -525,8 +527,10 @@ def plot(runs: List[Dict[str, Any]], path: str):
   figure.suptitle('Known-answer tasks, gamma '
                   f'{known_answer.RESOLVABLE_DISCOUNT}')
   figure.tight_layout()
-  figure.savefig(path, dpi=100)
+  png = io.BytesIO()
+  figure.savefig(png, format='png', dpi=100)
   plt.close(figure)
+  results_lib.write_bytes_atomically(path, png.getvalue())
   return True
 
 
@@ -535,9 +539,9 @@ def write_report(output_dir: str):
   if not runs:
     return
   table = report(runs)
-  with open(os.path.join(output_dir, 'results.md'), 'w') as f:
-    f.write('# Known-answer learning (benchmarks.known_answer_learning)\n\n')
-    f.write(table)
+  results_lib.write_text_atomically(
+      os.path.join(output_dir, 'results.md'),
+      '# Known-answer learning (benchmarks.known_answer_learning)\n\n' + table)
   print(table)
   if not plot(runs, os.path.join(output_dir, 'value_error.png')):
     print('No plot: no run there is a variant as it stands (without --set '

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from agents.scaled_ql import checkpointing
+from benchmarks import results as results_lib
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_loading
 from tests_support import checkpoint_steps
@@ -110,3 +111,14 @@ def test_results_that_are_not_strict_json_leave_the_old_file(tmp_path):
     atomic_files.write_json_atomically(str(path), {'mean': float('nan')})
   assert json.loads(path.read_text()) == {'mean': 1.5}
   assert os.listdir(tmp_path) == ['results.json']  # No temporary file left.
+
+
+def test_benchmark_results_that_are_not_json_leave_the_old_file(tmp_path):
+  path = tmp_path / 'results.json'
+  results_lib.write_json_atomically(str(path), {'mean': 1.5})
+  with pytest.raises(TypeError, match='not JSON serializable'):
+    results_lib.write_json_atomically(str(path), {'mean': object()})
+  assert json.loads(path.read_text()) == {'mean': 1.5}
+  results_lib.write_text_atomically(str(tmp_path / 'results.md'), '| a |\n')
+  assert (tmp_path / 'results.md').read_text() == '| a |\n'
+  assert sorted(os.listdir(tmp_path)) == ['results.json', 'results.md']
