@@ -16,7 +16,7 @@ them too.
 """
 
 import os
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -82,9 +82,17 @@ def _rebuilt_behaviour(behaviour: policies.PolicyFactory, metadata: Dict,
   return policy
 
 
+# Called at each replayed state, before its recorded action: (episode index,
+# step, the timestep, the environment). It may run the emulator, but must
+# leave it as it found it (clone_state / restore_state): the next frame check
+# refuses a replay it moved.
+Visit = Callable[[int, int, object, object], None]
+
+
 def replay_with_reference_actions(
     dataset: str, game: str, checkpoint: int,
-    behaviour: Optional[policies.PolicyFactory] = None
+    behaviour: Optional[policies.PolicyFactory] = None,
+    visit: Optional[Visit] = None
 ) -> Iterator[Dict[str, np.ndarray]]:
   """Replays `checkpoint` of `game` in `dataset` (a launchers.make_dataset
   directory) with the game's object player watching.
@@ -98,6 +106,7 @@ def replay_with_reference_actions(
       settings), or None. Given, the recorded behaviour is rebuilt with the
       recorder's seed and replays alongside: it must choose every recorded
       action, and what it did at each step (its `last_choice`) is yielded.
+    visit: called at every replayed state (`Visit`), or None.
 
   Yields:
     Per recorded episode in recording order, {'frames': [T, 84, 84] recorded
@@ -156,6 +165,8 @@ def replay_with_reference_actions(
     timestep = environment.reset()
     for step, action in enumerate(actions):
       check(timestep, frames, index, step)
+      if visit is not None:
+        visit(index, step, timestep, environment)
       reference[step] = player.select_action(timestep, environment)
       if policy is not None:
         choices[step] = choose(timestep, int(action), index, step)

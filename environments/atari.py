@@ -239,10 +239,18 @@ class AtariEnvironment(dm_env.Environment):
         return reward, True
     return reward, False
 
-  def clone_state(self) -> _Snapshot:
-    """Snapshot (emulator, its RNG, frame stack) for lookahead planning."""
-    return _Snapshot(self._ale.cloneState(include_rng=True), self._stack.copy(),
-                     self._screens.copy(), self._episode_over)
+  def clone_state(self, include_rng: bool = True) -> _Snapshot:
+    """Snapshot (emulator, frame stack) for lookahead planning.
+
+    With `include_rng` (the default) the snapshot holds the emulator's RNG
+    too, so restoring it replays the same sticky actions: the exact future
+    a replay or a planner's common comparison needs. Without it, restoring
+    leaves the RNG where it is, so repeated rollouts from one snapshot draw
+    fresh sticky actions: samples of the stochastic future.
+    """
+    return _Snapshot(self._ale.cloneState(include_rng=include_rng),
+                     self._stack.copy(), self._screens.copy(),
+                     self._episode_over)
 
   def restore_state(self, snapshot: _Snapshot):
     self._ale.restoreState(snapshot.ale_state)

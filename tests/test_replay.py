@@ -15,6 +15,7 @@ from atari_data import loader
 from atari_data import policies
 from atari_data import recorder
 from atari_data import replay
+from benchmarks.study import action_values
 from benchmarks.study import data_evidence
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import checkpoint_loading
@@ -303,3 +304,46 @@ def test_game_evidence_with_the_behaviour_compares_its_coin(
   assert 0.0 < coin['took_share'] < 1.0
   assert '| Breakout | followed (vs deviated) |' in (
       data_evidence.format_evidence({'Breakout': evidence}))
+
+
+def test_a_visit_that_moves_the_emulator_is_refused(lapses_recording):
+  def careless(index, step, timestep, environment):
+    del index, timestep
+    if step == 3:
+      environment.simulate_step(1)
+
+  with pytest.raises(ValueError, match='has left the recording'):
+    list(replay.replay_with_reference_actions(lapses_recording, 'Breakout', 0,
+                                              visit=careless))
+
+
+def test_action_values_at_replayed_states_are_the_recordings(
+    lapses_recording):
+  measured = action_values.measure_game(
+      lapses_recording, 'Breakout', (0, 1), num_checkpoints=1,
+      schedule=LAPSES, continuation='behaviour', num_states=5,
+      num_rollouts=2, horizon=6, discount=0.9, replay_steps=100, seed=0)
+  episodes = _episodes(lapses_recording, 0)
+  actions = np.concatenate([e['action'] for e in episodes])
+  reference = np.concatenate([e['reference_action'] for e in episodes])
+  stacks = np.concatenate([loader.frame_stacks(e['frames'])[:len(e['action'])]
+                           for e in episodes])
+  states = measured['states']
+  positions = [s['position'] for s in states]
+  assert positions == action_values.sample_positions(1, 100, 5, seed=0)[0]
+  assert [s['recorded'] for s in states] == actions[positions].tolist()
+  assert [s['player'] for s in states] == reference[positions].tolist()
+  values = np.array([s['values'] for s in states])
+  assert values.shape == (5, 4, 2)
+  # Clipped rewards over 6 steps at 0.9: at most 1 + 0.9 + ... + 0.9^5.
+  assert np.all(np.abs(values) <= (1 - 0.9**6) / (1 - 0.9) + 1e-9)
+  observations = action_values.observations_at(lapses_recording, 'Breakout',
+                                                (0, 1), states)
+  np.testing.assert_array_equal(observations, stacks[positions])
+
+
+def test_positions_past_the_recording_are_refused(lapses_recording):
+  with pytest.raises(ValueError, match=r'Breakout checkpoint 0 of .* ends '
+                     r'before replayed step 500'):
+    action_values.visit_positions(lapses_recording, 'Breakout', (0, 1),
+                                  [[3, 500]], lambda *args: None)

@@ -84,6 +84,25 @@ def diagnose_checkpoint(path: str, dataset: str, checkpoints: str = 'all',
   return checkpoint, results
 
 
+def q_values_at(checkpoint: checkpoint_loading.LoadedCheckpoint, game: str,
+                observations: np.ndarray) -> np.ndarray:
+  """[N, the game's actions] Q-values of the checkpoint's network at
+  `observations` ([N, 84, 84, 4] frame stacks of `game`), in batches."""
+  config = checkpoint.builder.config
+  if game not in config.games:
+    raise ValueError(f'{checkpoint.path} was trained on {list(config.games)}, '
+                     f'not {game}.')
+  apply = jax.jit(checkpoint.builder.make_networks().apply)
+  game_id = jnp.full([_FORWARD_BATCH], config.game_index(game), jnp.int32)
+  num_actions = config.num_actions[config.games.index(game)]
+  return np.concatenate([
+      np.asarray(apply(checkpoint.params, chunk,
+                       game_id[:len(chunk)]).q_values)[:, :num_actions]
+      for chunk in np.array_split(
+          observations, range(_FORWARD_BATCH, len(observations),
+                              _FORWARD_BATCH))])
+
+
 def reference_player_on_data(checkpoint: checkpoint_loading.LoadedCheckpoint,
                              dataset: str, checkpoint_ranges,
                              states_per_game: int,
@@ -101,23 +120,13 @@ def reference_player_on_data(checkpoint: checkpoint_loading.LoadedCheckpoint,
   Returns {game: {'player', 'states', 'data_agreement',
   **reference_action_agreement(...)}}.
   """
-  builder = checkpoint.builder
-  apply = jax.jit(builder.make_networks().apply)
   results = {}
-  for game_number, game in enumerate(builder.config.games):
+  for game in checkpoint.builder.config.games:
     if not object_players.has_player(game):
       continue
     sample = replay.sample_reference_states(
         dataset, game, checkpoint_ranges[game], states_per_game, seed)
-    game_id = jnp.full([_FORWARD_BATCH], builder.config.game_index(game),
-                       jnp.int32)
-    num_actions = builder.config.num_actions[game_number]
-    q_values = np.concatenate([
-        np.asarray(apply(checkpoint.params, chunk,
-                         game_id[:len(chunk)]).q_values)[:, :num_actions]
-        for chunk in np.array_split(
-            sample['observation'],
-            range(_FORWARD_BATCH, states_per_game, _FORWARD_BATCH))])
+    q_values = q_values_at(checkpoint, game, sample['observation'])
     results[game] = {
         'player': object_players.ObjectPlayer(game).description,
         'states': states_per_game,

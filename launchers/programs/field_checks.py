@@ -92,8 +92,8 @@ _COUNTS = (
     'episodes', 'max_episode_frames', 'num_states', 'num_checkpoints',
     'episodes_per_checkpoint', 'steps_per_checkpoint', 'lookahead_horizon',
     'lookahead_commit_steps', 'num_items', 'return_horizon',
-    # benchmarks.study.data_evidence
-    'num_resamples',
+    # benchmarks.study.data_evidence, action_values
+    'num_resamples', 'num_rollouts', 'horizon', 'replay_steps',
     # Launchpad's flag, checked in the launching process (command_line)
     'lp_termination_notice_secs',
 )
