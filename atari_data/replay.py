@@ -83,10 +83,11 @@ def _rebuilt_behaviour(behaviour: policies.PolicyFactory, metadata: Dict,
 
 
 # Called at each replayed state, before its recorded action: (episode index,
-# step, the timestep, the environment). It may run the emulator, but must
-# leave it as it found it (clone_state / restore_state): the next frame check
-# refuses a replay it moved.
-Visit = Callable[[int, int, object, object], None]
+# step, the timestep, the environment, the action recorded at the step before
+# or NOOP, 0, at an episode's first). It may read the emulator (clone_state,
+# ram) but not step it: restoring a state does not restore the action sticky
+# actions repeat, and the next frame check refuses a replay that was moved.
+Visit = Callable[[int, int, object, object, int], None]
 
 
 def replay_with_reference_actions(
@@ -166,7 +167,8 @@ def replay_with_reference_actions(
     for step, action in enumerate(actions):
       check(timestep, frames, index, step)
       if visit is not None:
-        visit(index, step, timestep, environment)
+        visit(index, step, timestep, environment,
+              int(actions[step - 1]) if step else 0)
       reference[step] = player.select_action(timestep, environment)
       if policy is not None:
         choices[step] = choose(timestep, int(action), index, step)

@@ -7,12 +7,19 @@ horizon). This is the known answer a value learner's greedy ranking is
 judged against on the data's own states: which action is best there, and by
 how much, at the discount the learner uses.
 
+The rollouts run in an environment of their own, into which the measured
+state is restored: restoring an emulator state does not restore the action
+ALE's sticky actions repeat (the last one applied), so a replay whose
+emulator ran rollouts would leave the recording. Before each rollout that
+memory is set to the action applied before the measured state, by playing
+it once from the state (its four frames leave it in place unless all four
+stick, a chance of 0.25^4 = 0.4%) and restoring the state again.
+
 Each rollout draws its sticky actions afresh (the emulator's RNG is left
 running between rollouts), and within one rollout every action sees the
 same draws and the same continuation seed: common random numbers, so that
 the differences between actions, which are what a ranking needs, carry
-less noise than the values themselves. The emulator is left exactly as it
-was found, RNG included, so a replay can go on through the recording.
+less noise than the values themselves.
 """
 
 from typing import Callable
@@ -48,37 +55,42 @@ def discounted_rollout_return(environment, first_action: int,
   return total
 
 
-def action_values(environment, num_actions: int,
+def action_values(environment, state, previous_action: int,
                   continuation: ContinuationFactory, num_rollouts: int,
                   horizon: int, discount: float) -> np.ndarray:
-  """[num_actions, num_rollouts] discounted returns after each action.
+  """[actions, num_rollouts] discounted returns after each action at `state`.
 
   Args:
-    environment: an environments.atari environment, in the state measured;
-      it is left in that state, emulator RNG included.
-    num_actions: the actions measured, 0 .. num_actions - 1.
+    environment: an environments.atari environment of the game and settings
+      `state` was cloned in (another instance: its state is overwritten).
+    state: the measured state, clone_state() of the environment it was
+      reached in (RNG included).
+    previous_action: the action applied at the step before `state` (NOOP,
+      0, at an episode's first state).
     continuation: the policy after the first action, built per rollout.
     num_rollouts: samples per action.
     horizon: agent steps per rollout, the first action's included.
     discount: per agent step.
   """
-  if num_actions < 1 or num_rollouts < 1 or horizon < 1:
-    raise ValueError(
-        f'action_values needs num_actions, num_rollouts and horizon >= 1; got '
-        f'{num_actions}, {num_rollouts} and {horizon}.')
+  if num_rollouts < 1 or horizon < 1:
+    raise ValueError(f'action_values needs num_rollouts and horizon >= 1; got '
+                     f'{num_rollouts} and {horizon}.')
   if not 0.0 <= discount <= 1.0:
     raise ValueError(f'discount={discount}; it must be in [0, 1].')
-  exact = environment.clone_state()
-  state = environment.clone_state(include_rng=False)
-  values = np.empty((num_actions, num_rollouts))
+  environment.restore_state(state)
+  without_rng = environment.clone_state(include_rng=False)
+  values = np.empty((environment.num_actions, num_rollouts))
+  common = state
   for k in range(num_rollouts):
-    # The RNG as the previous rollouts left it: fresh sticky draws for this
-    # rollout, the same ones for each of its actions.
-    environment.restore_state(state)
-    common = environment.clone_state()
-    for action in range(num_actions):
+    if k:
+      # The RNG as the previous rollouts left it: fresh sticky draws for
+      # this rollout, the same ones for each of its actions.
+      environment.restore_state(without_rng)
+      common = environment.clone_state()
+    for action in range(environment.num_actions):
+      environment.restore_state(without_rng)
+      environment.simulate_step(previous_action)
       environment.restore_state(common)
       values[action, k] = discounted_rollout_return(
           environment, action, continuation(k), horizon, discount)
-  environment.restore_state(exact)
   return values

@@ -246,7 +246,10 @@ class AtariEnvironment(dm_env.Environment):
     too, so restoring it replays the same sticky actions: the exact future
     a replay or a planner's common comparison needs. Without it, restoring
     leaves the RNG where it is, so repeated rollouts from one snapshot draw
-    fresh sticky actions: samples of the stochastic future.
+    fresh sticky actions: samples of the stochastic future. Neither holds
+    the action that sticky actions repeat (ALE's last applied action):
+    restoring leaves it as the steps since the snapshot set it
+    (atari_data.rollouts sets it back).
     """
     return _Snapshot(self._ale.cloneState(include_rng=include_rng),
                      self._stack.copy(), self._screens.copy(),

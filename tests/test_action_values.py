@@ -66,15 +66,50 @@ def test_a_rollout_return_matches_stepping_the_same_actions():
   assert got == pytest.approx(expected, abs=1e-9)
 
 
-def test_action_values_leave_the_emulator_as_found():
+def _return_of_stepping(env, first_action, policy, horizon, discount):
+  total, weight, action = 0.0, 1.0, first_action
+  for _ in range(horizon):
+    timestep = env.step(action)
+    total += weight * atari.clip_reward(timestep.reward)
+    if timestep.last():
+      break
+    weight *= discount
+    action = policy.select_action(timestep, env)
+  return total
+
+
+def test_a_rollout_from_a_restored_state_is_the_states_own_future():
+  # Sticky actions on: the first rollout draws the state's own sticky
+  # actions, and the action they repeat is set to the one before the state,
+  # so each action's rollout in another emulator is the future the state's
+  # own emulator would have played.
+  player = object_players.ObjectPlayer('Pong')
+  for seed in range(3):
+    env, history = _advanced('Pong', sticky=0.25, steps=40 + seed)
+    other = atari.make_atari_environment('Pong', seed=9,
+                                         sticky_action_probability=0.25)
+    other.reset()
+    for action in (3, 3, 2, 5):  # Its own last action is not the state's.
+      other.step(action)
+    values = rollouts.action_values(other, env.clone_state(),
+                                    int(history[-1]), lambda k: player,
+                                    num_rollouts=2, horizon=80, discount=0.97)
+    assert values.shape == (6, 2)
+    for action in range(6):
+      twin, _ = _advanced('Pong', sticky=0.25, steps=40 + seed)
+      assert values[action, 0] == pytest.approx(_return_of_stepping(
+          twin, action, player, horizon=80, discount=0.97), abs=1e-9)
+
+
+def test_the_rollouts_leave_the_measured_environment_untouched():
   env, _ = _advanced('Breakout', sticky=0.25)
   twin, _ = _advanced('Breakout', sticky=0.25)
+  other = atari.make_atari_environment('Breakout', seed=4)
+  other.reset()
   player = object_players.ObjectPlayer('Breakout')
-  values = rollouts.action_values(env, env.num_actions, lambda k: player,
-                                  num_rollouts=3, horizon=30, discount=0.99)
-  assert values.shape == (env.num_actions, 3)
-  actions = np.random.default_rng(5).integers(env.num_actions, size=50)
-  for action in actions:
+  rollouts.action_values(other, env.clone_state(), 0, lambda k: player,
+                         num_rollouts=2, horizon=30, discount=0.99)
+  for action in np.random.default_rng(5).integers(env.num_actions, size=50):
     np.testing.assert_array_equal(env.step(int(action)).observation,
                                   twin.step(int(action)).observation)
 
@@ -82,8 +117,9 @@ def test_action_values_leave_the_emulator_as_found():
 def test_rollouts_differ_by_their_sticky_draws_only_with_sticky_actions():
   player = object_players.ObjectPlayer('Pong')
   deterministic, _ = _advanced('Pong', sticky=0.0)
-  values = rollouts.action_values(deterministic, 6, lambda k: player,
-                                  num_rollouts=3, horizon=120, discount=0.99)
+  values = rollouts.action_values(deterministic, deterministic.clone_state(),
+                                  0, lambda k: player, num_rollouts=3,
+                                  horizon=120, discount=0.99)
   np.testing.assert_array_equal(values, values[:, :1].repeat(3, axis=1))
   sticky, _ = _advanced('Pong', sticky=0.25)
   taken = []
@@ -95,18 +131,22 @@ def test_rollouts_differ_by_their_sticky_draws_only_with_sticky_actions():
       taken.append(environment.ram().tobytes())
       return player.select_action(timestep, environment)
 
-  rollouts.action_values(sticky, 1, lambda k: Recording(), num_rollouts=2,
-                         horizon=60, discount=0.99)
-  assert taken[:59] != taken[59:]
+  rollouts.action_values(sticky, sticky.clone_state(), 0, lambda k: Recording(),
+                         num_rollouts=2, horizon=60, discount=0.99)
+  # Six actions per rollout, 59 continuation steps each: the first action's
+  # steps in rollout 0 and in rollout 1.
+  assert taken[:59] != taken[6 * 59:7 * 59]
 
 
 def test_bad_rollout_settings_are_refused():
   env, _ = _advanced('Pong', sticky=0.0, steps=1)
-  with pytest.raises(ValueError, match='num_rollouts and horizon >= 1; got 6, '
-                     '0 and 10'):
-    rollouts.action_values(env, 6, lambda k: None, 0, 10, 0.99)
+  with pytest.raises(ValueError, match='num_rollouts and horizon >= 1; got 0 '
+                     'and 10'):
+    rollouts.action_values(env, env.clone_state(), 0, lambda k: None, 0, 10,
+                           0.99)
   with pytest.raises(ValueError, match=r'discount=1.5; it must be in \[0, 1\]'):
-    rollouts.action_values(env, 6, lambda k: None, 2, 10, 1.5)
+    rollouts.action_values(env, env.clone_state(), 0, lambda k: None, 2, 10,
+                           1.5)
 
 
 def test_summarise_values_matches_a_hand_computation():

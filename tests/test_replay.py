@@ -307,8 +307,8 @@ def test_game_evidence_with_the_behaviour_compares_its_coin(
 
 
 def test_a_visit_that_moves_the_emulator_is_refused(lapses_recording):
-  def careless(index, step, timestep, environment):
-    del index, timestep
+  def careless(index, step, timestep, environment, previous_action):
+    del index, timestep, previous_action
     if step == 3:
       environment.simulate_step(1)
 

@@ -50,6 +50,7 @@ from atari_data import rollouts
 from benchmarks.study import config as study_config
 from benchmarks.study import data
 from benchmarks.study import runs
+from environments import factory
 from launchers.programs import atomic_files
 from launchers.programs import checkpoint_diagnosis
 from launchers.programs import checkpoint_loading
@@ -90,13 +91,13 @@ def _visit_checkpoint(dataset: str, game: str, checkpoint: int,
   visited = {}  # (episode index, step) -> position
   replayed = 0
 
-  def visit(index, step, timestep, environment):
+  def visit(index, step, timestep, environment, previous_action):
     nonlocal replayed
     position, replayed = replayed, replayed + 1
     if position in remaining:
       remaining.discard(position)
       visited[(index, step)] = position
-      on_state(checkpoint, position, timestep, environment)
+      on_state(checkpoint, position, timestep, environment, previous_action)
 
   actions = {}
   for index, episode in enumerate(replay.replay_with_reference_actions(
@@ -116,7 +117,8 @@ def visit_positions(dataset: str, game: str, checkpoint_range,
                     on_state) -> Dict[Tuple[int, int], Tuple[int, int]]:
   """Replays each checkpoint of `checkpoint_range` up to its last position
   in `positions` (sample_positions' layout) and calls
-  on_state(checkpoint, position, timestep, environment) at each one.
+  on_state(checkpoint, position, timestep, environment, previous_action) at
+  each one (replay.Visit's last three).
 
   Returns:
     (checkpoint, position) -> (the recorded action there, the object
@@ -276,10 +278,15 @@ def measure_game(dataset: str, game: str, checkpoint_range,
   start, stop = checkpoint_range
   positions = sample_positions(stop - start, replay_steps, num_states, seed)
   player = object_players.ObjectPlayer(game)
+  recorded = replay.recorder_config(os.path.join(dataset, game))
+  rollout_environment = factory.make_environment(
+      game, mode=recorded['mode'], difficulty=recorded['difficulty'],
+      sticky_action_probability=recorded['sticky_action_probability'],
+      max_episode_frames=recorded['max_episode_frames'])
   states = []
   started = time.time()
 
-  def measure(checkpoint, position, timestep, environment):
+  def measure(checkpoint, position, timestep, environment, previous_action):
     del timestep
     if continuation == 'player':
       def make(k):
@@ -290,10 +297,11 @@ def measure_game(dataset: str, game: str, checkpoint_range,
         # Lapses seeded per state and rollout, shared by its actions.
         rollout_seed = int(np.random.SeedSequence(
             [seed, checkpoint, position, k]).generate_state(1)[0])
-        return schedule(game, checkpoint, num_checkpoints, environment,
+        return schedule(game, checkpoint, num_checkpoints, rollout_environment,
                         rollout_seed)
-    values = rollouts.action_values(environment, environment.num_actions,
-                                    make, num_rollouts, horizon, discount)
+    values = rollouts.action_values(
+        rollout_environment, environment.clone_state(), previous_action, make,
+        num_rollouts, horizon, discount)
     states.append({'checkpoint': checkpoint, 'position': position,
                    'values': np.round(values, 6).tolist()})
     if len(states) % 10 == 0 or len(states) == num_states:
@@ -318,8 +326,8 @@ def observations_at(dataset: str, game: str, checkpoint_range,
                for checkpoint in range(start, stop)]
   stacks = {}
 
-  def keep(checkpoint, position, timestep, environment):
-    del environment
+  def keep(checkpoint, position, timestep, environment, previous_action):
+    del environment, previous_action
     stacks[(checkpoint, position)] = timestep.observation
 
   visit_positions(dataset, game, checkpoint_range, positions, keep)
