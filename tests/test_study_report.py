@@ -67,9 +67,10 @@ def test_written_results_read_back_and_are_strict_json(results_dir):
               ('scaled_ql', 2)]
 
 
-def test_a_studys_dissections_are_not_read_as_its_results(results_dir):
-  folder = os.path.join(results_dir, 'test_study',
-                        results.DISSECTION_SUBDIR)
+@pytest.mark.parametrize('subdir', results.NOT_RESULTS)
+def test_a_studys_dissections_and_action_values_are_not_read_as_its_results(
+    results_dir, subdir):
+  folder = os.path.join(results_dir, 'test_study', subdir)
   os.makedirs(folder)
   with open(os.path.join(folder, 'alpha.json'), 'w') as f:
     f.write('{"study": "test_study", "name": "alpha"}')

@@ -49,6 +49,7 @@ from atari_data import replay
 from atari_data import rollouts
 from benchmarks.study import config as study_config
 from benchmarks.study import data
+from benchmarks.study import results as results_lib
 from benchmarks.study import runs
 from environments import factory
 from launchers.programs import atomic_files
@@ -435,7 +436,8 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
   settings = _settings(study, continuation.value, num_states.value,
                        num_rollouts.value, horizon.value, replay_steps.value,
                        seed.value, discount)
-  output_dir = os.path.join(results_dir.value, study.name, 'action_values')
+  output_dir = os.path.join(results_dir.value, study.name,
+                            results_lib.ACTION_VALUES_SUBDIR)
   measured, summaries = {}, {}
   for source in sources:
     path = os.path.join(output_dir, f'{continuation.value}_{source.game}.json')

@@ -60,9 +60,13 @@ class ResultError(ValueError):
   """A result file that is missing fields, or holds values it must not."""
 
 
-# The folder, beside a study's method folders, of its dissections
-# (benchmarks.study.dissect): diagnostics, not results; read_all skips it.
+# The folders, beside a study's method folders, of its dissections
+# (benchmarks.study.dissect) and of the action values measured on its data
+# (benchmarks.study.action_values): diagnostics, not results; read_all skips
+# them.
 DISSECTION_SUBDIR = 'dissection'
+ACTION_VALUES_SUBDIR = 'action_values'
+NOT_RESULTS = (DISSECTION_SUBDIR, ACTION_VALUES_SUBDIR)
 
 
 def result_path(results_dir: str, study: str, method: str, seed: int) -> str:
@@ -146,7 +150,7 @@ def read(path: str) -> Dict[str, Any]:
 
 def read_all(results_dir: str, study: str) -> Iterator[Dict[str, Any]]:
   """Every result of `study` under `results_dir`, sorted by method and seed
-  (its dissections, in DISSECTION_SUBDIR, are not results).
+  (the folders of NOT_RESULTS hold none).
 
   Raises:
     ResultError: a file is invalid, or says it belongs to another study.
@@ -157,7 +161,7 @@ def read_all(results_dir: str, study: str) -> Iterator[Dict[str, Any]]:
   paths = []
   for method in sorted(os.listdir(study_dir)):
     folder = os.path.join(study_dir, method)
-    if os.path.isdir(folder) and method != DISSECTION_SUBDIR:
+    if os.path.isdir(folder) and method not in NOT_RESULTS:
       paths.extend(os.path.join(folder, name)
                    for name in sorted(os.listdir(folder))
                    if name.endswith('.json'))
