@@ -43,7 +43,6 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from atari_data import loader
 from atari_data import object_players
 from atari_data import replay
 from atari_data import rollouts
@@ -423,15 +422,8 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   study = study_config.study_named(study_name.value)
-  if isinstance(study, study_config.OnlineStudy) or (
-      not study.dataset.plays_object_player):
-    raise app.UsageError(f'Study {study.name} does not learn from object '
-                         "players' data (only those replay).")
-  directory = data.ensure_study_data(study, root.value, results_dir.value)
-  with endings.bad_input():
-    sources = loader.resolve_sources(loader.LoaderConfig(
-        games=study.dataset.games, source=directory,
-        checkpoints=study.dataset.learn_from))
+  directory, sources = data.object_player_data(
+      study, root.value, results_dir.value, study.dataset.learn_from)
   discount = study.learner_config(study.method(study.focus)).discount
   settings = _settings(study, continuation.value, num_states.value,
                        num_rollouts.value, horizon.value, replay_steps.value,

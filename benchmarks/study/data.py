@@ -8,8 +8,9 @@ study reads the same files.
 
 import json
 import os
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
+from absl import app
 from absl import logging
 
 from atari_data import loader
@@ -21,6 +22,7 @@ from benchmarks.study import runs
 from environments import atari_scores
 from launchers.programs import atomic_files
 from launchers.programs import dataset_scores
+from launchers.programs import endings
 
 
 def data_dir(root: str) -> str:
@@ -111,6 +113,27 @@ def ensure_study_data(study: study_config.Study, root: str,
   return ensure_dataset(
       study.dataset, runs.data_root(root, study),
       results_lib.data_fingerprint_path(results_dir, study.name))
+
+
+def object_player_data(study, root: str, results_dir: str, checkpoints: str
+                       ) -> Tuple[str, List[loader.GameSource]]:
+  """For the command lines that replay a study's recording (data_evidence,
+  action_values): its data directory (ensure_study_data) and each game's
+  source for `checkpoints` (as launchers.pretrain's --checkpoints).
+
+  Raises:
+    app.UsageError: `study` does not learn from object players' data.
+  A bad `checkpoints` ends the command as bad input (endings.bad_input).
+  """
+  if isinstance(study, study_config.OnlineStudy) or (
+      not study.dataset.plays_object_player):
+    raise app.UsageError(f'Study {study.name} does not learn from object '
+                         "players' data (only those replay).")
+  directory = ensure_study_data(study, root, results_dir)
+  with endings.bad_input():
+    sources = loader.resolve_sources(loader.LoaderConfig(
+        games=study.dataset.games, source=directory, checkpoints=checkpoints))
+  return directory, sources
 
 
 def record_random_play(output_dir: str, games, episodes: int, seed: int,

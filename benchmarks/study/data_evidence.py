@@ -37,7 +37,6 @@ from absl import flags
 import numpy as np
 
 from agents.scaled_ql import diagnostics
-from atari_data import loader
 from atari_data import policies
 from atari_data import replay
 from benchmarks.study import config as study_config
@@ -219,15 +218,9 @@ def main(argv, study_name, checkpoints, num_resamples, seed, root,
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   study = study_config.study_named(study_name.value)
-  if isinstance(study, study_config.OnlineStudy) or (
-      not study.dataset.plays_object_player):
-    raise app.UsageError(f'Study {study.name} does not learn from object '
-                         "players' data (only those replay).")
-  directory = data.ensure_study_data(study, root.value, results_dir.value)
   selected = checkpoints.value or study.dataset.learn_from
-  with endings.bad_input():
-    sources = loader.resolve_sources(loader.LoaderConfig(
-        games=study.dataset.games, source=directory, checkpoints=selected))
+  directory, sources = data.object_player_data(study, root.value,
+                                               results_dir.value, selected)
   start, stop = sources[0].checkpoint_range
   path = os.path.join(results_dir.value, study.name,
                       f'data_evidence_checkpoints_{start}_{stop}.json')
