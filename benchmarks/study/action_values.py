@@ -22,27 +22,33 @@ and the rollouts' noise; with --rank, each study run's final checkpoint is
 scored on the same states: how much value its greedy actions give up
 against the best action ("regret"), beside the player's, the recorded
 actions' and a uniform choice's, and how well its Q-differences between
-actions correlate with the measured ones.
+actions correlate with the measured ones. --rank_step scores each run's
+checkpoint of that update instead (a run keeps several; the runs without one
+are left out), so the rankings can be followed through training.
 
   python -m benchmarks.study.action_values --study=object_player_lapses_v1
   python -m benchmarks.study.action_values --study=object_player_lapses_v1 \
       --rank
+  python -m benchmarks.study.action_values --study=object_player_lapses_v1 \
+      --rank --rank_step=18000
 
 Writes <results_dir>/<study>/action_values/<continuation>_<Game>.json per
 game (atomic; a game whose file is present is skipped, so an interrupted
 measurement resumes game by game) and, with --rank,
-<continuation>_rankings.json; prints a table for each.
+<continuation>_rankings.json (<continuation>_rankings_step_<step>.json with
+--rank_step); prints a table for each.
 """
 
 import json
 import os
 import time
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
 import numpy as np
 
+from agents.scaled_ql import checkpointing
 from atari_data import object_players
 from atari_data import replay
 from atari_data import rollouts
@@ -401,11 +407,14 @@ def _define_flags():
       rank=flags.DEFINE_bool(
           'rank', False, "Also score every run of the study whose work "
           'directory holds a checkpoint against the measured values.'),
+      rank_step=flags.DEFINE_integer(
+          'rank_step', None, "With --rank, score each run's checkpoint of "
+          'this update step instead of its newest readable one.'),
       seed=flags.DEFINE_integer(
           'seed', 0, 'Seeds the states drawn, the lapses and the bootstrap.'),
       **runs.define_location_flags())
   field_checks.register_validators(['num_states', 'num_rollouts', 'horizon',
-                                    'replay_steps'])
+                                    'replay_steps', 'rank_step'])
   return holders
 
 
@@ -418,9 +427,12 @@ def _settings(study, continuation, num_states, num_rollouts, horizon,
 
 
 def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
-         replay_steps, rank, seed, root, results_dir):
+         replay_steps, rank, rank_step, seed, root, results_dir):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if rank_step.value is not None and not rank.value:
+    raise app.UsageError(f'--rank_step={rank_step.value} ranks checkpoints: '
+                         'give it with --rank.')
   study = study_config.study_named(study_name.value)
   directory, sources = data.object_player_data(
       study, root.value, results_dir.value, study.dataset.learn_from)
@@ -460,14 +472,29 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
     summaries[source.game] = measured[source.game]['summary']
   print(format_summaries(summaries))
   if rank.value:
+    suffix = '' if rank_step.value is None else f'_step_{rank_step.value}'
     _rank_runs(study, directory, sources, measured, root.value,
+               rank_step.value,
                os.path.join(output_dir,
-                            f'{continuation.value}_rankings.json'),
+                            f'{continuation.value}_rankings{suffix}.json'),
                seed.value)
 
 
-def _rank_runs(study, directory, sources, measured, root, path, seed):
-  """rank_against_values for every run of `study` with a checkpoint."""
+def run_checkpoint(workdir: str, step: Optional[int]) -> Optional[str]:
+  """The path of run `workdir`'s checkpoint of update `step` (its newest
+  readable one when `step` is None), or None when it has none."""
+  if step is None:
+    try:
+      return checkpoint_loading.checkpoint_path(workdir, None)
+    except ValueError:
+      return None  # No run here, or none with a readable checkpoint yet.
+  return dict(checkpointing.list_checkpoints(
+      os.path.join(workdir, 'checkpoints'))).get(step)
+
+
+def _rank_runs(study, directory, sources, measured, root, step, path, seed):
+  """rank_against_values for every run of `study` with a checkpoint (of
+  update `step`, or its newest)."""
   observations = {
       source.game: observations_at(directory, source.game,
                                    source.checkpoint_range,
@@ -476,12 +503,11 @@ def _rank_runs(study, directory, sources, measured, root, path, seed):
   rankings, steps = {}, {}
   for method in study.methods:
     for run_seed in study.seeds:
-      workdir = runs.workdir(root, study, method.name, run_seed)
-      try:
-        checkpoint = checkpoint_loading.load_checkpoint(
-            checkpoint_loading.checkpoint_path(workdir, None))
-      except ValueError:
-        continue  # No run here, or none with a readable checkpoint yet.
+      found = run_checkpoint(
+          runs.workdir(root, study, method.name, run_seed), step)
+      if found is None:
+        continue
+      checkpoint = checkpoint_loading.load_checkpoint(found)
       name = f'{method.name} seed {run_seed}'
       steps[name] = checkpoint.step
       rankings[name] = {}

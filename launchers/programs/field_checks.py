@@ -93,7 +93,7 @@ _COUNTS = (
     'episodes_per_checkpoint', 'steps_per_checkpoint', 'lookahead_horizon',
     'lookahead_commit_steps', 'num_items', 'return_horizon',
     # benchmarks.study.data_evidence, action_values
-    'num_resamples', 'num_rollouts', 'horizon', 'replay_steps',
+    'num_resamples', 'num_rollouts', 'horizon', 'replay_steps', 'rank_step',
     # Launchpad's flag, checked in the launching process (command_line)
     'lp_termination_notice_secs',
 )
