@@ -243,20 +243,6 @@ def test_the_command_refuses_a_study_without_object_players(tmp_path):
   assert 'num_rollouts' in finished.stderr
 
 
-def test_run_checkpoint_finds_a_step_or_nothing(tmp_path):
-  directory = tmp_path / 'checkpoints'
-  directory.mkdir()
-  for step in (18_000, 30_000):
-    (directory / f'checkpoint-{step:010d}.npz').write_bytes(b'')
-  assert action_values.run_checkpoint(str(tmp_path), 18_000) == str(
-      directory / 'checkpoint-0000018000.npz')
-  assert action_values.run_checkpoint(str(tmp_path), 24_000) is None
-  # Without a step, only a checkpoint whose header reads back counts.
-  assert action_values.run_checkpoint(str(tmp_path), None) is None
-  assert action_values.run_checkpoint(str(tmp_path / 'absent'), 18_000) is None
-  assert action_values.run_checkpoint(str(tmp_path / 'absent'), None) is None
-
-
 @pytest.mark.parametrize('arguments, message', [
     (['--rank_step=0'], 'rank_step'),
     (['--rank_step=18000'], '--rank_step=18000 ranks checkpoints: give it '

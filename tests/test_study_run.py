@@ -525,3 +525,17 @@ def test_the_third_object_players_study_changes_the_atoms_alone():
         pytest.approx(4.0 / 50))
   assert [label for label, _, _ in study_config.baseline_methods(v3)] == [
       'object_players_v1/bc', 'object_players_v2/scaled_ql']
+
+
+def test_run_checkpoint_finds_a_step_or_nothing(tmp_path):
+  directory = tmp_path / 'checkpoints'
+  directory.mkdir()
+  for step in (18_000, 30_000):
+    (directory / f'checkpoint-{step:010d}.npz').write_bytes(b'')
+  assert runs.run_checkpoint(str(tmp_path), 18_000) == str(
+      directory / 'checkpoint-0000018000.npz')
+  assert runs.run_checkpoint(str(tmp_path), 24_000) is None
+  # Without a step, only a checkpoint whose header reads back counts.
+  assert runs.run_checkpoint(str(tmp_path), None) is None
+  assert runs.run_checkpoint(str(tmp_path / 'absent'), 18_000) is None
+  assert runs.run_checkpoint(str(tmp_path / 'absent'), None) is None

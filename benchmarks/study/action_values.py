@@ -42,13 +42,12 @@ measurement resumes game by game) and, with --rank,
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from absl import app
 from absl import flags
 import numpy as np
 
-from agents.scaled_ql import checkpointing
 from atari_data import object_players
 from atari_data import replay
 from atari_data import rollouts
@@ -480,18 +479,6 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
                seed.value)
 
 
-def run_checkpoint(workdir: str, step: Optional[int]) -> Optional[str]:
-  """The path of run `workdir`'s checkpoint of update `step` (its newest
-  readable one when `step` is None), or None when it has none."""
-  if step is None:
-    try:
-      return checkpoint_loading.checkpoint_path(workdir, None)
-    except ValueError:
-      return None  # No run here, or none with a readable checkpoint yet.
-  return dict(checkpointing.list_checkpoints(
-      os.path.join(workdir, 'checkpoints'))).get(step)
-
-
 def _rank_runs(study, directory, sources, measured, root, step, path, seed):
   """rank_against_values for every run of `study` with a checkpoint (of
   update `step`, or its newest)."""
@@ -503,7 +490,7 @@ def _rank_runs(study, directory, sources, measured, root, step, path, seed):
   rankings, steps = {}, {}
   for method in study.methods:
     for run_seed in study.seeds:
-      found = run_checkpoint(
+      found = runs.run_checkpoint(
           runs.workdir(root, study, method.name, run_seed), step)
       if found is None:
         continue

@@ -1,8 +1,9 @@
 """What every study run shares, offline or online.
 
 Where a run works (<root>/<study.work_subdir>/runs/<method>/seed_<k>), which
-runs are pending, the checkpoint a fine-tuning run starts from, its learning
-curve from the evaluator's log, and the record of how it ran.
+runs are pending, a run's checkpoint of an update and the one a fine-tuning
+run starts from, its learning curve from the evaluator's log, and the record
+of how it ran.
 """
 
 import dataclasses
@@ -82,15 +83,27 @@ def init_checkpoint(study: study_config.Study, method: study_config.Method,
         f'{method.init_from} seed {seed}, which has no result yet: run '
         f'python -m benchmarks.study.run --study={pretraining.name} '
         f'--methods={method.init_from} --seeds={seed}')
-  checkpoints = dict(checkpointing.list_checkpoints(os.path.join(
-      workdir(root, pretraining, method.init_from, seed), 'checkpoints')))
-  if pretraining.num_steps not in checkpoints:
+  path = run_checkpoint(workdir(root, pretraining, method.init_from, seed),
+                        pretraining.num_steps)
+  if path is None:
     raise ValueError(
         f'{pretraining.name} {method.init_from} seed {seed} has a result but '
         f'no final checkpoint (step {pretraining.num_steps}) under {root}: '
         'its run folder is not committed; remove its result file and rerun '
         'it here to recreate the checkpoint.')
-  return checkpoints[pretraining.num_steps]
+  return path
+
+
+def run_checkpoint(run_workdir: str, step: Optional[int]) -> Optional[str]:
+  """The path of the run's checkpoint of update `step` (its newest readable
+  one when `step` is None), or None when it has none."""
+  if step is None:
+    try:
+      return checkpoint_loading.checkpoint_path(run_workdir, None)
+    except ValueError:
+      return None  # No run here, or none with a readable checkpoint yet.
+  return dict(checkpointing.list_checkpoints(
+      os.path.join(run_workdir, 'checkpoints'))).get(step)
 
 
 def pending_runs(study: study_config.Study, results_dir: str,
