@@ -3,6 +3,7 @@ study makes of them (benchmarks.study.action_values): values against a
 direct replay of the same steps, the emulator left as found, and the
 summaries against hand computations."""
 
+import json
 import subprocess
 import sys
 
@@ -256,3 +257,29 @@ def test_the_command_refuses_a_bad_rank_step(tmp_path, arguments, message):
   assert finished.returncode != 0
   assert message in finished.stderr + finished.stdout
   assert not list(tmp_path.iterdir())  # Nothing recorded, nothing written.
+
+
+def test_a_ranking_adds_to_the_earlier_one(tmp_path):
+  settings = {'num_states': 100}
+  path = tmp_path / 'player_rankings.json'
+  assert action_values.earlier_rankings(str(path), settings) == {}
+  path.write_text(json.dumps({
+      'settings': settings, 'steps': {'bc seed 0': 30000, 'mse seed 1': 18000},
+      'runs': {'bc seed 0': {'Pong': {'r': 1}},
+               'mse seed 1': {'Pong': {'r': 2}}}}))
+  previous = action_values.earlier_rankings(str(path), settings)
+  merged, kept = action_values.merged_rankings(
+      previous, settings, {'mse seed 1': 30000, 'mse seed 4': 30000},
+      {'mse seed 1': {'Pong': {'r': 3}}, 'mse seed 4': {'Pong': {'r': 4}}})
+  assert kept == ['bc seed 0']  # Its work folder is gone: its ranking stays.
+  assert merged == {
+      'settings': settings,
+      'steps': {'bc seed 0': 30000, 'mse seed 1': 30000, 'mse seed 4': 30000},
+      'runs': {'bc seed 0': {'Pong': {'r': 1}},
+               'mse seed 1': {'Pong': {'r': 3}},
+               'mse seed 4': {'Pong': {'r': 4}}}}
+  assert list(merged['runs']) == ['bc seed 0', 'mse seed 1', 'mse seed 4']
+  with pytest.raises(ValueError, match=r"player_rankings.json ranked against "
+                     r"values measured with \{'num_states': 100\}, not "
+                     r"\{'num_states': 50\}: move it away to rank again"):
+    action_values.earlier_rankings(str(path), {'num_states': 50})

@@ -24,7 +24,9 @@ against the best action ("regret"), beside the player's, the recorded
 actions' and a uniform choice's, and how well its Q-differences between
 actions correlate with the measured ones. --rank_step scores each run's
 checkpoint of that update instead (a run keeps several; the runs without one
-are left out), so the rankings can be followed through training.
+are left out), so the rankings can be followed through training. A run
+ranked before whose work folder is gone keeps its earlier ranking, so runs
+made on different machines add up in one file.
 
   python -m benchmarks.study.action_values --study=object_player_lapses_v1
   python -m benchmarks.study.action_values --study=object_player_lapses_v1 \
@@ -367,6 +369,47 @@ def format_summaries(summaries: Dict[str, Dict[str, Any]]) -> str:
   return '\n'.join(lines)
 
 
+def earlier_rankings(path: str, settings: Dict[str, Any]) -> Dict[str, Any]:
+  """The rankings file at `path` ({} if there is none), refused if it ranked
+  against values measured with other settings than `settings`."""
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    previous = json.load(f)
+  if previous['settings'] != settings:
+    raise ValueError(f'{path} ranked against values measured with '
+                     f'{previous["settings"]}, not {settings}: move it away '
+                     'to rank again.')
+  return previous
+
+
+def merged_rankings(previous: Dict[str, Any], settings: Dict[str, Any],
+                    steps: Dict[str, int],
+                    rankings: Dict[str, Dict[str, Dict[str, Any]]]
+                    ) -> Tuple[Dict[str, Any], List[str]]:
+  """A rankings file with the runs ranked now added to an earlier one.
+
+  A run's work folder (its checkpoints) may be gone while its ranking still
+  holds, so a run the earlier file holds and this ranking does not find is
+  kept; a run ranked now replaces its earlier entry.
+
+  Args:
+    previous: earlier_rankings' result.
+    settings: the settings the values were measured with.
+    steps, rankings: this ranking's, by run name.
+
+  Returns:
+    (the file to write, the names of the runs kept from `previous`).
+  """
+  kept = [name for name in previous.get('runs', {}) if name not in rankings]
+  # A run ranked again keeps its place in the earlier file's order.
+  return {
+      'settings': settings,
+      'steps': {**previous.get('steps', {}), **steps},
+      'runs': {**previous.get('runs', {}), **rankings},
+  }, kept
+
+
 def format_rankings(rankings: Dict[str, Dict[str, Dict[str, Any]]]) -> str:
   """A Markdown table of rank_against_values' results, a row per run and
   game."""
@@ -481,7 +524,9 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
 
 def _rank_runs(study, directory, sources, measured, root, step, path, seed):
   """rank_against_values for every run of `study` with a checkpoint (of
-  update `step`, or its newest)."""
+  update `step`, or its newest), added to the rankings already at `path`."""
+  settings = next(iter(measured.values()))['settings']
+  previous = earlier_rankings(path, settings)
   observations = {
       source.game: observations_at(directory, source.game,
                                    source.checkpoint_range,
@@ -505,10 +550,12 @@ def _rank_runs(study, directory, sources, measured, root, step, path, seed):
                                              observations[source.game]),
             values, player, seed=seed)
       print(f'{name} (step {checkpoint.step}) ranked.', flush=True)
-  print(format_rankings(rankings))
-  atomic_files.write_json_atomically(path, {
-      'settings': next(iter(measured.values()))['settings'],
-      'steps': steps, 'runs': rankings})
+  ranked, kept = merged_rankings(previous, settings, steps, rankings)
+  if kept:
+    print(f'Kept from {path} (no checkpoint here to rank again): '
+          f'{", ".join(kept)}.')
+  print(format_rankings(ranked['runs']))
+  atomic_files.write_json_atomically(path, ranked)
   print(path)
 
 
