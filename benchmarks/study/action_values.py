@@ -44,7 +44,7 @@ measurement resumes game by game) and, with --rank,
 import json
 import os
 import time
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from absl import app
 from absl import flags
@@ -369,18 +369,26 @@ def format_summaries(summaries: Dict[str, Dict[str, Any]]) -> str:
   return '\n'.join(lines)
 
 
+def recorded_with(path: str, settings: Dict[str, Any], made_with: str,
+                  redo: str) -> Optional[Dict[str, Any]]:
+  """The JSON file at `path` (None if there is none), refused (ValueError)
+  if it was made with other settings than `settings`; `made_with` and `redo`
+  word the refusal."""
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    recorded = json.load(f)
+  if recorded['settings'] != settings:
+    raise ValueError(f'{path} {made_with} {recorded["settings"]}, not '
+                     f'{settings}: move it away to {redo} again.')
+  return recorded
+
+
 def earlier_rankings(path: str, settings: Dict[str, Any]) -> Dict[str, Any]:
   """The rankings file at `path` ({} if there is none), refused if it ranked
   against values measured with other settings than `settings`."""
-  if not os.path.exists(path):
-    return {}
-  with open(path) as f:
-    previous = json.load(f)
-  if previous['settings'] != settings:
-    raise ValueError(f'{path} ranked against values measured with '
-                     f'{previous["settings"]}, not {settings}: move it away '
-                     'to rank again.')
-  return previous
+  return recorded_with(path, settings, 'ranked against values measured with',
+                       'rank') or {}
 
 
 def merged_rankings(previous: Dict[str, Any], settings: Dict[str, Any],
@@ -484,16 +492,24 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
                        seed.value, discount)
   output_dir = os.path.join(results_dir.value, study.name,
                             results_lib.ACTION_VALUES_SUBDIR)
-  measured, summaries = {}, {}
+  paths = {source.game: os.path.join(output_dir,
+                                     f'{continuation.value}_{source.game}.json')
+           for source in sources}
+  suffix = '' if rank_step.value is None else f'_step_{rank_step.value}'
+  rankings_path = os.path.join(output_dir,
+                               f'{continuation.value}_rankings{suffix}.json')
+  # Files of other settings are refused before any rollout.
+  try:
+    measured = {game: recorded_with(path, settings, 'was measured with',
+                                    'measure')
+                for game, path in paths.items()}
+    previous = earlier_rankings(rankings_path, settings) if rank.value else {}
+  except ValueError as error:
+    raise app.UsageError(str(error)) from error
+  summaries = {}
   for source in sources:
-    path = os.path.join(output_dir, f'{continuation.value}_{source.game}.json')
-    if os.path.exists(path):
-      with open(path) as f:
-        measured[source.game] = json.load(f)
-      if measured[source.game]['settings'] != settings:
-        raise app.UsageError(
-            f'{path} was measured with {measured[source.game]["settings"]}, '
-            f'not {settings}: move it away to measure again.')
+    path = paths[source.game]
+    if measured[source.game] is not None:
       print(f'{path} exists; {source.game} is not measured again.')
     else:
       print(f'Measuring {source.game} ({num_states.value} states x '
@@ -514,19 +530,15 @@ def main(argv, study_name, continuation, num_states, num_rollouts, horizon,
     summaries[source.game] = measured[source.game]['summary']
   print(format_summaries(summaries))
   if rank.value:
-    suffix = '' if rank_step.value is None else f'_step_{rank_step.value}'
-    _rank_runs(study, directory, sources, measured, root.value,
-               rank_step.value,
-               os.path.join(output_dir,
-                            f'{continuation.value}_rankings{suffix}.json'),
-               seed.value)
+    _rank_runs(study, directory, sources, measured, settings, previous,
+               root.value, rank_step.value, rankings_path, seed.value)
 
 
-def _rank_runs(study, directory, sources, measured, root, step, path, seed):
+def _rank_runs(study, directory, sources, measured, settings, previous, root,
+               step, path, seed):
   """rank_against_values for every run of `study` with a checkpoint (of
-  update `step`, or its newest), added to the rankings already at `path`."""
-  settings = next(iter(measured.values()))['settings']
-  previous = earlier_rankings(path, settings)
+  update `step`, or its newest), added to `previous`, the rankings already
+  at `path`."""
   observations = {
       source.game: observations_at(directory, source.game,
                                    source.checkpoint_range,
